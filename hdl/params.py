@@ -1,0 +1,264 @@
+"""The parameters of a fabric: one validated, immutable object.
+
+A :class:`FabricParams` comes from a named preset, optionally a TOML file on top of it, and
+optionally single overrides on top of that (the command line's flags). Every rule is checked when
+the object is made; a broken rule raises :class:`ParamError`, whose one-line message names the
+parameter, the rule and the bad value.
+
+TOML layout (every key optional; unknown keys are errors)::
+
+    preset = "wse"            # start from this preset, then apply the keys below
+
+    [fabric]
+    rows = 4
+    cols = 4
+    coord_bits = 8
+
+    [wavelet]
+    data_width = 32
+    color_bits = 5
+    num_colors = 24
+
+    [router]
+    queue_depth = 4
+
+    [sram]
+    size_bytes = 49152
+    banks = 8
+"""
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass, field
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+__all__ = ["ParamError", "FabricParams", "PRESETS", "SECTIONS", "resolve_params",
+           "params_to_toml", "params_to_json"]
+
+
+class ParamError(ValueError):
+    """A parameter broke a rule. The message is one line: parameter, rule, bad value."""
+
+
+def _param(section, doc, unit=""):
+    return field(metadata={"section": section, "doc": doc, "unit": unit})
+
+
+@dataclass(frozen=True)
+class FabricParams:
+    """Parameters of a fabric of ``rows`` x ``cols`` tiles.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Size of the mesh in tiles. ``y`` indexes rows and grows southward; ``x`` indexes columns
+        and grows eastward.
+    coord_bits : int
+        Width of each of the ``x`` and ``y`` fields of an addressed header.
+    data_width : int
+        Payload bits of a wavelet.
+    color_bits : int
+        Width of the wavelet's color field.
+    num_colors : int
+        Number of routable colors (route-table entries per router).
+    queue_depth : int
+        Wavelets each router input queue holds.
+    sram_bytes : int
+        Bytes of SRAM per tile.
+    sram_banks : int
+        Number of SRAM banks per tile.
+    """
+    # Mesh size, in tiles.
+    rows:        int = _param("fabric", "tile rows (y, grows southward)", "tiles")
+    cols:        int = _param("fabric", "tile columns (x, grows eastward)", "tiles")
+    # Width of each coordinate in an addressed header; bounds the mesh at 2**coord_bits a side.
+    coord_bits:  int = _param("fabric", "bits of each of x and y in an addressed header", "bits")
+    # Wavelet payload width.
+    data_width:  int = _param("wavelet", "payload bits of a wavelet", "bits")
+    # Width of the color field; must hold every color number.
+    color_bits:  int = _param("wavelet", "bits of the wavelet color field", "bits")
+    # Routable colors: route-table entries per router.
+    num_colors:  int = _param("wavelet", "routable colors per router", "colors")
+    # Depth of each of the router's five input queues.
+    queue_depth: int = _param("router", "wavelets per router input queue", "wavelets")
+    # Tile memory.
+    sram_bytes:  int = _param("sram", "SRAM per tile", "bytes")
+    sram_banks:  int = _param("sram", "SRAM banks per tile", "banks")
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            # bool is an int subclass; a flag is never a size.
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ParamError(f"{f.name} must be an integer, not {value!r} "
+                                 f"({type(value).__name__})")
+            if value <= 0:
+                raise ParamError(f"{f.name} must be a positive integer, not {value}")
+        _check_pow2("queue_depth", self.queue_depth, minimum=2)
+        _check_pow2("sram_banks", self.sram_banks)
+        _check_pow2("data_width", self.data_width, minimum=8, maximum=64)
+        if self.color_bits > 8:
+            raise ParamError(f"color_bits must be at most 8, not {self.color_bits}")
+        if self.num_colors > 2 ** self.color_bits:
+            raise ParamError(f"num_colors must fit the color field (at most 2**color_bits = "
+                             f"{2 ** self.color_bits}), not {self.num_colors}")
+        if 2 * self.coord_bits > self.data_width:
+            raise ParamError(f"coord_bits must leave room for x and y in one wavelet "
+                             f"(2*coord_bits <= data_width = {self.data_width}), "
+                             f"not {self.coord_bits}")
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if value > 2 ** self.coord_bits:
+                raise ParamError(f"{name} must fit the address fields (at most 2**coord_bits = "
+                                 f"{2 ** self.coord_bits}), not {value}")
+        word_bytes = self.data_width // 8
+        if self.sram_bytes % (self.sram_banks * word_bytes):
+            raise ParamError(f"sram_bytes must be a multiple of sram_banks * data_width/8 = "
+                             f"{self.sram_banks * word_bytes}, not {self.sram_bytes}")
+
+    # Derived quantities, so no caller recomputes them.
+    @property
+    def word_bytes(self):
+        return self.data_width // 8
+
+    @property
+    def bank_words(self):
+        """Words of ``data_width`` bits per SRAM bank."""
+        return self.sram_bytes // (self.sram_banks * self.word_bytes)
+
+    def replace(self, **changes):
+        """A copy with some parameters changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+    def as_sections(self):
+        """Parameters grouped as in a TOML file: ``{section: {key: value}}``."""
+        out = {}
+        for f in dataclasses.fields(self):
+            out.setdefault(f.metadata["section"], {})[_toml_key(f.name)] = getattr(self, f.name)
+        return out
+
+
+def _check_pow2(name, value, *, minimum=1, maximum=None):
+    if value & (value - 1) or value < minimum or (maximum is not None and value > maximum):
+        bounds = f" from {minimum}" + (f" to {maximum}" if maximum is not None else "")
+        raise ParamError(f"{name} must be a power of two{bounds}, not {value}")
+
+
+# TOML keys inside a section drop the section's prefix: [sram] size_bytes = sram_bytes.
+_TOML_RENAMES = {"sram_bytes": "size_bytes", "sram_banks": "banks"}
+
+
+def _toml_key(name):
+    return _TOML_RENAMES.get(name, name)
+
+
+SECTIONS = {}
+for _f in dataclasses.fields(FabricParams):
+    SECTIONS.setdefault(_f.metadata["section"], {})[_toml_key(_f.name)] = _f.name
+
+
+PRESETS = {
+    # A 4x4 fabric small enough to simulate in seconds; the built-in default.
+    "default": dict(rows=4, cols=4, coord_bits=8, data_width=32, color_bits=5, num_colors=8,
+                    queue_depth=4, sram_bytes=4096, sram_banks=2),
+    # The reference machine's tile: 48 KiB in 8 banks, 24 colors, 32-bit wavelets.
+    "wse": dict(rows=8, cols=8, coord_bits=8, data_width=32, color_bits=5, num_colors=24,
+                queue_depth=4, sram_bytes=48 * 1024, sram_banks=8),
+    # The smallest useful fabric, for quick tests: 16-bit wavelets, 4 colors.
+    "tiny": dict(rows=2, cols=2, coord_bits=4, data_width=16, color_bits=2, num_colors=4,
+                 queue_depth=2, sram_bytes=512, sram_banks=1),
+}
+
+
+def resolve_params(preset=None, config=None, overrides=None):
+    """Build the parameters: a preset, then a TOML file's keys, then single overrides.
+
+    Parameters
+    ----------
+    preset : str or None
+        Name from :data:`PRESETS`; ``None`` means the TOML file's ``preset`` key or ``"default"``.
+    config : path-like or None
+        TOML file (see the module docstring for its layout).
+    overrides : dict or None
+        ``{field_name: value}``; ``None`` values are ignored (flags not given).
+
+    Raises
+    ------
+    ParamError
+        For an unknown preset, a missing or malformed file, an unknown key, or a broken rule.
+    """
+    from_file = {}
+    file_preset = None
+    if config is not None:
+        from_file, file_preset = _read_toml(config)
+    name = preset if preset is not None else (file_preset or "default")
+    if name not in PRESETS:
+        raise ParamError(f"preset must be one of {', '.join(sorted(PRESETS))}, not {name!r}")
+    values = dict(PRESETS[name])
+    values.update(from_file)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in values:
+            raise ParamError(f"override must name a parameter ({', '.join(values)}), not {key!r}")
+        values[key] = value
+    return FabricParams(**values)
+
+
+def _read_toml(path):
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise ParamError(f"config must be an existing TOML file, not {str(path)!r}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ParamError(f"config must be valid TOML, but {str(path)!r} is not: {e}") from None
+    values = {}
+    preset = doc.pop("preset", None)
+    if preset is not None and not isinstance(preset, str):
+        raise ParamError(f"preset must be a string, not {preset!r}")
+    for section, table in doc.items():
+        if section not in SECTIONS:
+            hint = _did_you_mean(section, SECTIONS)
+            raise ParamError(f"config section must be one of {', '.join(SECTIONS)}, "
+                             f"not [{section}]{hint}")
+        if not isinstance(table, dict):
+            raise ParamError(f"config key {section!r} must be a [{section}] table, not {table!r}")
+        for key, value in table.items():
+            if key not in SECTIONS[section]:
+                hint = _did_you_mean(key, SECTIONS[section])
+                raise ParamError(f"config key in [{section}] must be one of "
+                                 f"{', '.join(SECTIONS[section])}, not {key!r}{hint}")
+            values[SECTIONS[section][key]] = value
+    return values, preset
+
+
+def _did_you_mean(word, choices):
+    import difflib
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def params_to_toml(params):
+    """The parameters as a TOML document that :func:`resolve_params` reads back unchanged."""
+    lines = []
+    for section, table in params.as_sections().items():
+        lines.append(f"[{section}]")
+        for f_name, key in SECTIONS[section].items():
+            doc = next(f for f in dataclasses.fields(params) if f.name == key).metadata
+            unit = f" ({doc['unit']})" if doc["unit"] else ""
+            lines.append(f"{f_name} = {table[f_name]}  # {doc['doc']}{unit}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def params_to_json(params):
+    return json.dumps(params.as_sections(), indent=2)

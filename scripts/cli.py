@@ -1,0 +1,119 @@
+"""The ``tessera`` command: a thin front end; every subcommand calls an importable function.
+
+Exit status: 0 on success, 2 for bad input (a one-line error naming the parameter, the rule and
+the bad value; nothing written), 1 when a run itself fails.
+"""
+
+import argparse
+import dataclasses
+import sys
+from importlib import metadata
+
+from ..hdl.params import (PRESETS, FabricParams, ParamError, params_to_json, params_to_toml,
+                          resolve_params)
+
+__all__ = ["main", "add_param_arguments", "params_from_args", "UsageError"]
+
+
+class UsageError(Exception):
+    """Bad input from the command line; reported in one line with exit status 2."""
+
+
+def version():
+    try:
+        return metadata.version("tessera")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+def add_param_arguments(parser):
+    """Add ``--preset``, ``--config`` and one flag per parameter to ``parser``."""
+    group = parser.add_argument_group(
+        "fabric parameters",
+        "Start from a preset, apply a TOML file's keys, then these flags (later wins).")
+    group.add_argument("--preset", metavar="NAME",
+                       help=f"named parameter set: {', '.join(PRESETS)} (default: the TOML "
+                            f"file's 'preset' key, else 'default')")
+    group.add_argument("--config", metavar="FILE.toml",
+                       help="TOML file of parameters (see 'tessera params --help')")
+    for f in dataclasses.fields(FabricParams):
+        unit = f" [{f.metadata['unit']}]" if f.metadata["unit"] else ""
+        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar="N",
+                           type=_int_flag(f.name),
+                           help=f"{f.metadata['doc']}{unit} (default preset: "
+                                f"{PRESETS['default'][f.name]})")
+
+
+def _int_flag(name):
+    def parse(text):
+        try:
+            return int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be an integer, not {text!r}") from None
+    return parse
+
+
+def params_from_args(args):
+    """The :class:`FabricParams` that ``args`` (from :func:`add_param_arguments`) describe."""
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(FabricParams)}
+    return resolve_params(preset=args.preset, config=args.config, overrides=overrides)
+
+
+def cmd_params(args):
+    params = params_from_args(args)
+    text = params_to_json(params) if args.format == "json" else params_to_toml(params)
+    print(text.rstrip())
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse's own errors (unknown flag, bad int) exit 2 with usage; keep that, one line more.
+    pass
+
+
+def build_parser():
+    parser = _Parser(
+        prog="tessera",
+        description="Tessera generates, simulates and measures wafer-scale-style compute "
+                    "fabrics: a 2D mesh of tiles, each a 5-port router beside SRAM and a core.",
+        epilog="Run 'tessera COMMAND --help' for a command's options.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"tessera {version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = commands.add_parser(
+        "params", help="print the resolved parameters of a preset or config",
+        description="Resolve the fabric parameters (preset, then TOML file, then flags), check "
+                    "every rule, and print them. The TOML output reads back with --config. "
+                    "TOML sections: [fabric] rows cols coord_bits; [wavelet] data_width "
+                    "color_bits num_colors; [router] queue_depth; [sram] size_bytes banks; "
+                    "and an optional top-level preset = \"NAME\".",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--format", choices=["toml", "json"], default="toml", help="output format")
+    add_param_arguments(p)
+    p.set_defaults(func=cmd_params)
+
+    from . import bench
+    bench.register(commands, add_param_arguments, params_from_args)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except (ParamError, UsageError) as e:
+        print(f"tessera {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tessera {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

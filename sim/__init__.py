@@ -1,0 +1,1 @@
+"""Everything that runs designs: Verilator/cocotb setup, stream drivers, monitors, scoreboards."""
