@@ -244,6 +244,8 @@ def _read_toml(path):
 def _did_you_mean(word, choices):
     import difflib
     close = difflib.get_close_matches(word, list(choices), n=1)
+    # A shortened name ('size' for 'size_bytes') is a likely slip too.
+    close = close or [c for c in choices if c.startswith(word) or word.startswith(c)][:1]
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

@@ -68,8 +68,10 @@ def cmd_params(args):
 
 
 class _Parser(argparse.ArgumentParser):
-    # argparse's own errors (unknown flag, bad int) exit 2 with usage; keep that, one line more.
-    pass
+    """argparse, but its errors (unknown flag, bad integer) are one line too, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser():

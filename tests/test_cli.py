@@ -1,0 +1,78 @@
+"""The ``tessera`` command as a user runs it: a real subprocess, its output and exit status."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tessera.hdl.params import resolve_params
+
+
+def tessera(*args, cwd=None):
+    """Run the installed console command (falls back to the module if it is not on PATH)."""
+    exe = os.path.join(os.path.dirname(sys.executable), "tessera")
+    cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "tessera.scripts.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_version():
+    r = tessera("--version")
+    assert r.returncode == 0
+    assert r.stdout.startswith("tessera 0.")
+
+
+def test_help_lists_the_commands():
+    r = tessera("--help")
+    assert r.returncode == 0
+    for command in ("params", "bench"):
+        assert command in r.stdout
+
+
+def test_params_help_explains_the_toml_layout():
+    r = tessera("params", "--help")
+    assert r.returncode == 0
+    assert "[fabric]" in r.stdout and "--queue-depth" in r.stdout
+
+
+def test_params_prints_toml_that_reads_back(tmp_path):
+    r = tessera("params", "--preset", "wse", "--rows", "6")
+    assert r.returncode == 0, r.stderr
+    path = tmp_path / "p.toml"
+    path.write_text(r.stdout)
+    assert resolve_params(config=path) == resolve_params("wse", overrides={"rows": 6})
+
+
+def test_params_json():
+    r = tessera("params", "--format", "json", "--num-colors", "12")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["wavelet"]["num_colors"] == 12
+    assert doc["fabric"]["rows"] == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rows", "0"], "rows must be a positive integer, not 0"),
+    (["--queue-depth", "3"], "queue_depth must be a power of two from 2, not 3"),
+    (["--preset", "huge"], "preset must be one of default, tiny, wse, not 'huge'"),
+    (["--num-colors", "40"], "num_colors must fit the color field"),
+    (["--rows", "four"], "rows must be an integer, not 'four'"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, message, tmp_path):
+    r = tessera("params", *args, cwd=tmp_path)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert r.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_config_file_is_reported(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[fabric]\ncolls = 4\n")
+    r = tessera("params", "--config", str(bad), cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "tessera params: error: config key in [fabric] must be one of rows, cols, coord_bits, "
+        "not 'colls' (did you mean 'cols'?)"]
+    assert list(tmp_path.iterdir()) == [bad]
