@@ -378,7 +378,8 @@ class Router(wiring.Component):
             m.d.comb += [
                 arbiter.requests.eq(Cat(pending[i][o] for i in Direction)),
                 crossbar.select[o].eq(arbiter.grant),
-                link.valid.eq(arbiter.grant.any()),
+                # A held grant may wait on a packet's next wavelet that has not arrived yet.
+                link.valid.eq((arbiter.grant & arbiter.requests).any()),
                 link.payload.eq(crossbar.outputs[o]),
                 # Keep the output for the rest of an addressed packet.
                 arbiter.release.eq(transfer & ~(link.payload.addressed & ~link.payload.last)),
