@@ -40,7 +40,7 @@ def build(name, verilog, *, toplevel, build_args=(), waves=False, build_root=Non
         source.write_text(verilog)
     runner = get_runner("verilator")
     runner.build(
-        verilog_sources=[source],
+        sources=[source],
         hdl_toplevel=toplevel,
         build_dir=build_dir,
         build_args=args,
@@ -54,29 +54,50 @@ def run_tests(runner, build_dir, *, toplevel, test_module, test_dir, testcase=No
               extra_env=None, waves=False, seed=None):
     """Run cocotb tests of ``test_module`` (found in ``test_dir``); raise if any failed.
 
-    ``extra_env`` passes settings (for example the parameter set as JSON) to the testbench.
+    ``extra_env`` passes settings (for example the parameter set as JSON) to the testbench; it
+    wins over the caller's environment. Returns the number of tests run; raises
+    :class:`CocotbFailure`, naming the log, if any failed or the simulation died.
     """
     from cocotb_tools.runner import get_results
 
-    test_dir = Path(test_dir)
-    env = dict(extra_env or {})
-    # The testbench imports tessera.* and its own folder.
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in [str(test_dir), env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))] if p)
-    results = runner.test(
-        test_module=test_module,
-        hdl_toplevel=toplevel,
-        testcase=testcase,
-        build_dir=build_dir,
-        test_dir=build_dir,
-        extra_env=env,
-        waves=waves,
-        seed=seed,
-        results_xml=f"results-{test_module}.xml",
-        log_file=Path(build_dir) / f"{test_module}.log",
-    )
+    test_dir = str(Path(test_dir).resolve())
+    log = Path(build_dir) / f"{test_module}.log"
+    results_xml = Path(build_dir).resolve() / f"results-{test_module}.xml"
+    # cocotb's runner hands the simulator PYTHONPATH = sys.path and lays os.environ over
+    # extra_env, so both are set here for the duration of the run and then restored.
+    results_xml.unlink(missing_ok=True)  # never read a previous run's results
+    saved_path = list(sys.path)
+    saved_env = {k: os.environ.get(k) for k in (extra_env or {})}
+    sys.path.insert(0, test_dir)
+    os.environ.update(extra_env or {})
+    try:
+        results = runner.test(
+            test_module=test_module,
+            hdl_toplevel=toplevel,
+            testcase=testcase,
+            build_dir=build_dir,
+            test_dir=build_dir,
+            waves=waves,
+            seed=seed,
+            results_xml=str(results_xml),
+            log_file=log,
+        )
+    except SystemExit as e:
+        # Under pytest the runner exits instead of returning when a test failed or the
+        # simulation died.
+        if not results_xml.exists():
+            raise CocotbFailure(f"simulation of {test_module} ended (status {e.code}) "
+                                f"without results (log: {log})") from None
+        results = results_xml
+    finally:
+        sys.path[:] = saved_path
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     total, failed = get_results(results)
     if failed or total == 0:
         raise CocotbFailure(f"{failed} of {total} cocotb tests failed in {test_module} "
-                            f"(log: {Path(build_dir) / (test_module + '.log')})")
+                            f"(log: {log})")
     return total

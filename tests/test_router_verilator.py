@@ -1,0 +1,82 @@
+"""The router's cocotb testbench (``testbenches/router``) under Verilator, per parameter set.
+
+Each parameter set is built once (a module-scoped fixture; ``sim.runner.build`` names the build
+directory by a hash of the Verilog, so parallel workers never share one) and runs every cocotb
+test of the testbench in one simulation. A failure shows the log path and, for each failed cocotb
+test, the end of its traceback. ``TESSERA_SEED`` sets cocotb's random seed (default 1, so runs
+repeat).
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tessera.hdl.emit import ROUTER_TOP, router_verilog
+from tessera.hdl.params import resolve_params
+from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, run_tests
+
+pytestmark = pytest.mark.slow
+
+TESTBENCH_DIR = REPO_ROOT / "testbenches" / "router"
+TEST_MODULE = "test_router"
+
+PARAM_SETS = {
+    "default": resolve_params("default"),
+    # 16-bit wavelets, 4 colors, queues of 2: every width and depth at its smallest.
+    "tiny": resolve_params("tiny"),
+    # 24 colors: a route table that is not a power of two, colors beyond it in the field.
+    "wse": resolve_params("wse"),
+    # The widest wavelet and deep queues.
+    "wide": resolve_params("default", overrides={"data_width": 64, "queue_depth": 8}),
+}
+
+# Lines of the log shown for each failed cocotb test (the end of its traceback), and for a
+# simulation that died before running tests.
+ERROR_LINES = 14
+TAIL_LINES = 60
+
+
+@pytest.fixture(scope="module", params=sorted(PARAM_SETS))
+def router_model(request):
+    """``(name, params, runner, build_dir)`` of a Verilator build of the router."""
+    params = PARAM_SETS[request.param]
+    runner, build_dir = build(f"router-{request.param}", router_verilog(params),
+                              toplevel=ROUTER_TOP)
+    return request.param, params, runner, build_dir
+
+
+def failure_report(log_path):
+    """Each failed cocotb test with the end of its traceback, or the log's tail."""
+    try:
+        lines = Path(log_path).read_text(errors="replace").splitlines()
+    except OSError as e:
+        return f"log {log_path} unreadable: {e}"
+    report = []
+    for k, line in enumerate(lines):
+        if re.search(rf"{TEST_MODULE}\.\S+ failed$", line):
+            # The traceback runs until the regression manager's next line.
+            end = next((j for j in range(k + 1, len(lines)) if "cocotb.regression" in lines[j]),
+                       len(lines))
+            report += [line.strip(), *lines[k + 1:end][-ERROR_LINES:], ""]
+    if not report:
+        report = [f"--- last {TAIL_LINES} lines ---", *lines[-TAIL_LINES:]]
+    return f"log: {log_path}\n" + "\n".join(report)
+
+
+def test_router_testbench(router_model):
+    name, params, runner, build_dir = router_model
+    seed = int(os.environ.get("TESSERA_SEED", "1"))
+    try:
+        total = run_tests(runner, build_dir, toplevel=ROUTER_TOP, test_module=TEST_MODULE,
+                          test_dir=TESTBENCH_DIR, seed=seed,
+                          extra_env={"TESSERA_PARAMS": json.dumps(params.as_dict())})
+    except CocotbFailure as e:
+        failure = str(e)
+    else:
+        assert total >= 30, f"only {total} cocotb tests ran"
+        return
+    pytest.fail(f"router testbench, parameter set {name!r}, seed {seed}: {failure}\n"
+                + failure_report(Path(build_dir) / f"{TEST_MODULE}.log"), pytrace=False)
