@@ -10,7 +10,6 @@ routes unless told not to check.
 The mesh is :class:`tessera.sim.mesh_model.RouterMesh` in the Amaranth simulator.
 """
 
-import os
 import random
 import re
 
@@ -22,6 +21,7 @@ from tessera.hdl.routing import Route, RouteError
 from tessera.hdl.wavelet import Direction
 from tessera.sim.mesh_model import (MeshBench, RouterMesh, multicast_routes, routes_for_paths,
                                     step_direction, xy_path)
+from tessera.sim.amaranth_sim import run_simulation
 from tessera.sim.wavelets import Wavelet
 
 MESH_3X3 = resolve_params("default", overrides=dict(rows=3, cols=3, num_colors=16))
@@ -33,13 +33,7 @@ def simulate(mesh, testbench):
     sim = Simulator(mesh)
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
-    waves = os.environ.get("TESSERA_WAVES")
-    if not waves:
-        sim.run()
-        return
-    test = os.environ.get("PYTEST_CURRENT_TEST", "sim").split(" ")[0]
-    with sim.write_vcd(os.path.join(waves, re.sub(r"[^\w.-]+", "_", test) + ".vcd")):
-        sim.run()
+    run_simulation(sim)
 
 
 async def linger(ctx, bench, cycles=50):

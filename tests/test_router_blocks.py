@@ -5,7 +5,6 @@ tests and the hardware share one definition of the formats.
 """
 
 import gc
-import os
 import random
 import re
 import warnings
@@ -19,6 +18,7 @@ from tessera.hdl.params import resolve_params
 from tessera.hdl.router import Crossbar, InputQueue, RoundRobinArbiter, RouteCompute, Router
 from tessera.hdl.routing import LEGAL_OUTPUTS, Route, RouteError
 from tessera.hdl.wavelet import NUM_PORTS, Direction
+from tessera.sim.amaranth_sim import run_simulation
 from tessera.sim.wavelets import Wavelet, WaveletCodec
 
 PARAMS = resolve_params("default")
@@ -31,17 +31,7 @@ def run(dut, testbench):
     sim = Simulator(dut)
     sim.add_clock(1e-6, if_exists=True)     # the crossbar has no clock
     sim.add_testbench(testbench)
-    _run_with_waves(sim)
-
-
-def _run_with_waves(sim):
-    waves = os.environ.get("TESSERA_WAVES")
-    if not waves:
-        sim.run()
-        return
-    test = os.environ.get("PYTEST_CURRENT_TEST", "sim").split(" ")[0]
-    with sim.write_vcd(os.path.join(waves, re.sub(r"[^\w.-]+", "_", test) + ".vcd")):
-        sim.run()
+    run_simulation(sim)
 
 
 def word(ctx, view):
