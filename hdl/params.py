@@ -59,7 +59,8 @@ class FabricParams:
         Size of the mesh in tiles. ``y`` indexes rows and grows southward; ``x`` indexes columns
         and grows eastward.
     coord_bits : int
-        Width of each of the ``x`` and ``y`` fields of an addressed header.
+        Width of each of the signed ``x`` and ``y`` fields of an addressed header; a side of the
+        mesh holds at most ``2**(coord_bits-1) - 1`` tiles.
     data_width : int
         Payload bits of a wavelet.
     color_bits : int
@@ -76,7 +77,7 @@ class FabricParams:
     # Mesh size, in tiles.
     rows:        int = _param("fabric", "tile rows (y, grows southward)", "tiles")
     cols:        int = _param("fabric", "tile columns (x, grows eastward)", "tiles")
-    # Width of each coordinate in an addressed header; bounds the mesh at 2**coord_bits a side.
+    # Width of each signed coordinate in an addressed header; bounds a side at 2**(coord_bits-1)-1.
     coord_bits:  int = _param("fabric", "bits of each of x and y in an addressed header", "bits")
     # Wavelet payload width.
     data_width:  int = _param("wavelet", "payload bits of a wavelet", "bits")
@@ -111,11 +112,14 @@ class FabricParams:
             raise ParamError(f"coord_bits must leave room for x and y in one wavelet "
                              f"(2*coord_bits <= data_width = {self.data_width}), "
                              f"not {self.coord_bits}")
+        # Header coordinates are signed so that hosts beyond every edge have addresses too:
+        # x = -1 (west), x = cols (east), y = -1 (north), y = rows (south).
         for name in ("rows", "cols"):
             value = getattr(self, name)
-            if value > 2 ** self.coord_bits:
-                raise ParamError(f"{name} must fit the address fields (at most 2**coord_bits = "
-                                 f"{2 ** self.coord_bits}), not {value}")
+            if value > 2 ** (self.coord_bits - 1) - 1:
+                raise ParamError(f"{name} must fit the signed address fields with room for the "
+                                 f"edge beyond it (at most 2**(coord_bits-1) - 1 = "
+                                 f"{2 ** (self.coord_bits - 1) - 1}), not {value}")
         word_bytes = self.data_width // 8
         if self.sram_bytes % (self.sram_banks * word_bytes):
             raise ParamError(f"sram_bytes must be a multiple of sram_banks * data_width/8 = "

@@ -156,14 +156,18 @@ class RouteCompute(wiring.Component):
         packet_outputs = Signal(NUM_PORTS)  # where the current packet goes
 
         header = header_layout(self._params)(self.wavelet.data)
+        # Header coordinates are signed (a host beyond the west or north edge is at -1); the
+        # router's own are not, so they gain a zero sign bit before comparing.
+        here_x = Cat(self.x, Const(0, 1)).as_signed()
+        here_y = Cat(self.y, Const(0, 1)).as_signed()
         xy_output = Signal(Direction)
-        with m.If(header.x > self.x):
+        with m.If(header.x > here_x):
             m.d.comb += xy_output.eq(Direction.EAST)
-        with m.Elif(header.x < self.x):
+        with m.Elif(header.x < here_x):
             m.d.comb += xy_output.eq(Direction.WEST)
-        with m.Elif(header.y > self.y):
+        with m.Elif(header.y > here_y):
             m.d.comb += xy_output.eq(Direction.SOUTH)
-        with m.Elif(header.y < self.y):
+        with m.Elif(header.y < here_y):
             m.d.comb += xy_output.eq(Direction.NORTH)
         with m.Else():
             m.d.comb += xy_output.eq(Direction.RAMP)

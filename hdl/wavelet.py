@@ -3,7 +3,7 @@
 See ``docs/wavelet.md`` for the formats as a user sees them.
 """
 
-from amaranth.hdl import unsigned
+from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, enum, stream
 
 __all__ = ["Direction", "AXIS_CONVENTION", "OPPOSITE", "wavelet_layout", "header_layout",
@@ -62,12 +62,15 @@ def wavelet_layout(params):
 def header_layout(params):
     """The ``data`` of an addressed packet's head wavelet: destination, then free bits.
 
-    ``x``, ``y``: destination tile. ``info``: the rest of the word, carried to the destination
-    untouched (the tile's memory agent will use it for opcode and length).
+    ``x``, ``y``: destination, signed. Tiles are at ``0 <= x < cols``, ``0 <= y < rows``; a
+    destination beyond an edge (``x = -1`` or ``x = cols``, ``y = -1`` or ``y = rows``) leaves the
+    mesh through that edge, which is how replies reach a host attached there. ``info``: the rest
+    of the word, carried to the destination untouched (the tile's memory agent reads its opcode
+    there).
     """
     return data.StructLayout({
-        "x":    unsigned(params.coord_bits),
-        "y":    unsigned(params.coord_bits),
+        "x":    signed(params.coord_bits),
+        "y":    signed(params.coord_bits),
         "info": unsigned(params.data_width - 2 * params.coord_bits),
     })
 

@@ -59,11 +59,21 @@ class WaveletCodec:
                        addressed=bool(f["addressed"]), last=bool(f["last"]))
 
     def header_data(self, x, y, info=0):
-        """The ``data`` of an addressed packet's head wavelet."""
-        return _pack(self.header, {"x": x, "y": y, "info": info})
+        """The ``data`` of an addressed packet's head wavelet; ``x`` and ``y`` are signed."""
+        bits = self.params.coord_bits
+        for name, value in (("x", x), ("y", y)):
+            if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
+                raise ValueError(f"{name} must fit {bits} signed bits, not {value}")
+        mask = (1 << bits) - 1
+        return _pack(self.header, {"x": x & mask, "y": y & mask, "info": info})
 
     def header_fields(self, data):
-        return _unpack(self.header, data, ["x", "y", "info"])
+        """``{"x", "y", "info"}`` of a header; ``x`` and ``y`` signed."""
+        fields = _unpack(self.header, data, ["x", "y", "info"])
+        half = 1 << (self.params.coord_bits - 1)
+        for name in ("x", "y"):
+            fields[name] = ((fields[name] + half) % (2 * half)) - half
+        return fields
 
     def packet(self, x, y, payload=(), *, info=0, color=0):
         """An addressed packet to tile ``(x, y)``: a head wavelet, then one per payload word."""

@@ -66,8 +66,13 @@ BAD_VALUES = [
     ({"num_colors": 33}, r"num_colors must fit the color field \(at most 2\*\*color_bits = 32\), "
                          r"not 33"),
     ({"color_bits": 9}, r"color_bits must be at most 8, not 9"),
-    ({"rows": 257}, r"rows must fit the address fields \(at most 2\*\*coord_bits = 256\), not 257"),
-    ({"cols": 300}, r"cols must fit the address fields \(at most 2\*\*coord_bits = 256\), not 300"),
+    ({"rows": 128}, r"rows must fit the signed address fields with room for the edge beyond it "
+                    r"\(at most 2\*\*\(coord_bits-1\) - 1 = 127\), not 128"),
+    ({"cols": 300}, r"cols must fit the signed address fields with room for the edge beyond it "
+                    r"\(at most 2\*\*\(coord_bits-1\) - 1 = 127\), not 300"),
+    ({"cols": 8, "coord_bits": 4}, r"cols must fit the signed address fields with room for the "
+                                   r"edge beyond it \(at most 2\*\*\(coord_bits-1\) - 1 = 7\), "
+                                   r"not 8"),
     ({"coord_bits": 17}, r"coord_bits must leave room for x and y in one wavelet "
                          r"\(2\*coord_bits <= data_width = 32\), not 17"),
     ({"sram_bytes": 1002}, r"sram_bytes must be a multiple of sram_banks \* data_width/8 = 8, "

@@ -228,14 +228,18 @@ def test_route_compute_xy_for_every_relative_position():
 
 
 def test_route_compute_xy_at_coordinate_extremes():
-    # The comparisons must be unsigned over the whole coordinate range.
+    # Header coordinates are signed over their whole range (hosts sit at -1 and beyond the far
+    # edge); tile coordinates run from 0 to the largest positive one.
     dut = RouteCompute(PARAMS, port=Direction.RAMP)
-    top = 2 ** PARAMS.coord_bits - 1
+    top = 2 ** (PARAMS.coord_bits - 1) - 1
+    low = -2 ** (PARAMS.coord_bits - 1)
 
     async def testbench(ctx):
         ctx.set(dut.valid, 1)
         for here, dest in [((0, 0), (top, top)), ((top, top), (0, 0)), ((top, 0), (top, top)),
-                           ((0, top), (0, 0)), ((top, top), (top, top))]:
+                           ((0, top), (0, 0)), ((top, top), (top, top)), ((0, 0), (-1, 0)),
+                           ((0, 0), (0, -1)), ((top, top), (low, low)), ((0, 3), (0, low)),
+                           ((top - 1, 0), (top, 0))]:
             ctx.set(dut.x, here[0])
             ctx.set(dut.y, here[1])
             put(ctx, dut.wavelet, CODEC.pack(CODEC.packet(*dest)[0]))

@@ -186,13 +186,14 @@ class TB:
 
     def destinations(self, out):
         """Tiles whose headers XY order sends to ``out``: a neighbour and a far corner."""
-        (mx, my), top = ROUTER_XY, 2 ** self.params.coord_bits - 1
+        # Header coordinates are signed: -1 is a host beyond the west or north edge.
+        (mx, my), top = ROUTER_XY, 2 ** (self.params.coord_bits - 1) - 1
         return {
             Direction.RAMP: [(mx, my)],
             Direction.EAST: [(mx + 1, my), (top, 0)],
-            Direction.WEST: [(mx - 1, my), (0, top)],
+            Direction.WEST: [(mx - 1, my), (-1, top)],
             Direction.SOUTH: [(mx, my + 1), (mx, top)],
-            Direction.NORTH: [(mx, my - 1), (mx, 0)],
+            Direction.NORTH: [(mx, my - 1), (mx, -1)],
         }[out]
 
     def misroutes(self):
@@ -355,7 +356,7 @@ async def random_traffic(dut, idle, backpressure):
         routes[color] = Route(accept, rng.choice(subsets(LEGAL_OUTPUTS[accept])))
     await tb.set_routes(routes)
     all_colors = range(2 ** tb.params.color_bits)
-    top = 2 ** tb.params.coord_bits - 1
+    top = 2 ** (tb.params.coord_bits - 1) - 1
     for _ in range(1000):
         for inp in Direction:
             mine = [c for c in routes if routes[c].accept == inp]
@@ -364,7 +365,7 @@ async def random_traffic(dut, idle, backpressure):
             if pick < 0.55 and mine:
                 tb.send_colored(inp, rng.choice(mine))
             elif pick < 0.85:
-                tb.send_packet(inp, (rng.randint(0, top), rng.randint(0, top)),
+                tb.send_packet(inp, (rng.randint(-top - 1, top), rng.randint(-top - 1, top)),
                                length=rng.randrange(5))
             else:
                 tb.send_colored(inp, rng.choice(others))
