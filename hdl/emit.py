@@ -4,7 +4,7 @@ from amaranth.back import verilog
 
 from .router import Router
 
-__all__ = ["router_verilog", "ROUTER_TOP"]
+__all__ = ["router_verilog", "ROUTER_TOP", "write_fabric"]
 
 # Top-level module name of a router emitted on its own.
 ROUTER_TOP = "tessera_router"
@@ -14,3 +14,51 @@ def router_verilog(params, *, name=ROUTER_TOP):
     """Verilog text of one :class:`Router` as a top-level module called ``name``."""
     router = Router(params)
     return verilog.convert(router, name=name, emit_src=False)
+
+
+def write_fabric(params, out_dir, *, preset=None):
+    """Write the fabric's Verilog and ``manifest.json`` into ``out_dir``; return the manifest.
+
+    The files are written to a temporary directory beside ``out_dir`` and moved into place only
+    when all of them are complete, so a failure leaves nothing half-written.
+    """
+    import hashlib
+    import json
+    import os
+    import shutil
+    import tempfile
+    import time
+    from importlib import metadata
+    from pathlib import Path
+
+    from .fabric import FABRIC_MODULE, TILE_MODULE, fabric_ports, fabric_verilog
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    sources = fabric_verilog(params)
+    manifest = {
+        "generator": f"tessera {metadata.version('tessera')}",
+        "preset": preset,
+        "params": params.as_sections(),
+        "top": FABRIC_MODULE,
+        "tile_module": TILE_MODULE,
+        "instances": params.rows * params.cols,
+        "files": [{"name": name, "bytes": len(text.encode()), "lines": text.count("\n"),
+                   "sha256": hashlib.sha256(text.encode()).hexdigest()}
+                  for name, text in sources.items()],
+        "ports": fabric_ports(params),
+    }
+    files = dict(sources)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        manifest["seconds"] = round(time.perf_counter() - start, 3)
+        files["manifest.json"] = json.dumps(manifest, indent=2) + "\n"
+        for name, text in files.items():
+            (staging / name).write_text(text)
+        out_dir.mkdir(exist_ok=True)
+        for name in files:
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest

@@ -108,9 +108,10 @@ class FabricParams:
         if self.num_colors > 2 ** self.color_bits:
             raise ParamError(f"num_colors must fit the color field (at most 2**color_bits = "
                              f"{2 ** self.color_bits}), not {self.num_colors}")
-        if 2 * self.coord_bits > self.data_width:
-            raise ParamError(f"coord_bits must leave room for x and y in one wavelet "
-                             f"(2*coord_bits <= data_width = {self.data_width}), "
+        # A header holds x, y and the memory agent's 2-bit request opcode.
+        if 2 * self.coord_bits + 2 > self.data_width:
+            raise ParamError(f"coord_bits must leave room for x, y and a 2-bit opcode in one "
+                             f"wavelet (2*coord_bits + 2 <= data_width = {self.data_width}), "
                              f"not {self.coord_bits}")
         # Header coordinates are signed so that hosts beyond every edge have addresses too:
         # x = -1 (west), x = cols (east), y = -1 (north), y = rows (south).

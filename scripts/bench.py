@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-__all__ = ["register", "cmd_router", "cmd_fpga"]
+__all__ = ["register", "cmd_router", "cmd_fpga", "cmd_generate"]
 
 
 def _progress():
@@ -63,6 +63,31 @@ def _int_list(text):
     if not values:
         raise argparse.ArgumentTypeError(f"must name at least one integer, not {text!r}")
     return values
+
+
+def _shape_list(text):
+    shapes = []
+    for item in text.split(","):
+        try:
+            r, c = (int(v) for v in item.lower().split("x"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be shapes like 4x4,16x16, not {text!r}") from None
+        shapes.append((r, c))
+    return shapes
+
+
+def cmd_generate(args, params_from_args):
+    from ..sim.bench_generate import DEFAULT_SHAPES, bench_generate, format_generate_report
+    params = params_from_args(args)
+    shapes = args.shapes or DEFAULT_SHAPES
+    # Every shape must be valid before anything runs.
+    for r, c in shapes:
+        params.replace(rows=r, cols=c)
+    report = bench_generate(params, shapes, progress=_progress())
+    print(format_generate_report(report))
+    _write_json(args.json, report)
+    return 0
 
 
 def _write_json(path, report):
@@ -212,3 +237,15 @@ def register(commands, add_param_arguments, params_from_args):
     f.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     add_param_arguments(f)
     f.set_defaults(func=lambda args: cmd_fpga(args, params_from_args))
+
+    g = benches.add_parser(
+        "generate", help="seconds and Verilog size to generate fabrics of several shapes",
+        formatter_class=formatter,
+        description="Generate the fabric (tessera generate) for each shape into a scratch "
+                    "directory and report seconds, lines and bytes: the tile module is "
+                    "written once, the fabric module grows by one instance per tile.")
+    g.add_argument("--shapes", type=_shape_list, default=None, metavar="RxC,RxC",
+                   help="shapes to generate (default: 4x4,16x16,64x64)")
+    g.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_param_arguments(g)
+    g.set_defaults(func=lambda args: cmd_generate(args, params_from_args))

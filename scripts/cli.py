@@ -96,7 +96,8 @@ def build_parser():
     add_param_arguments(p)
     p.set_defaults(func=cmd_params)
 
-    from . import bench
+    from . import bench, generate
+    generate.register(commands, add_param_arguments, params_from_args, UsageError)
     bench.register(commands, add_param_arguments, params_from_args)
     return parser
 

@@ -9,11 +9,25 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["setup_verilator", "verilator_root", "VerilatorMissing", "BUILD_ARGS"]
+__all__ = ["setup_verilator", "verilator_root", "VerilatorMissing", "BUILD_ARGS", "LINT_WAIVERS",
+           "lint"]
 
 # Arguments every Verilator build of Amaranth output takes: Amaranth's Verilog trips width
 # warnings that are harmless (zero-extension on purpose), and cocotb wants the timescale.
 BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--timescale", "1ns/1ps"]
+
+
+# Warnings waived when linting generated Verilog, each for a reason in how Amaranth writes it:
+LINT_WAIVERS = [
+    # Amaranth's arithmetic follows its own width rules and emits operands of mixed widths on
+    # purpose (zero- or sign-extension, truncation of a wider intermediate).
+    "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
+    # Amaranth assigns every signal its default before a `casez`, so a case without `default`
+    # is complete by construction.
+    "-Wno-CASEINCOMPLETE",
+    # Amaranth emits constant-driven bits as `always @*` blocks that read nothing.
+    "-Wno-ALWNEVER",
+]
 
 
 class VerilatorMissing(RuntimeError):
@@ -57,3 +71,15 @@ def setup_verilator(environ=None):
             raise VerilatorMissing(f"Verilator needs '{tool}' on PATH; install it "
                                    f"(see README.md, prerequisites)")
     return root
+
+
+def lint(files, *, top):
+    """Run ``verilator --lint-only`` with :data:`LINT_WAIVERS`; return ``(ok, messages)``."""
+    import subprocess
+
+    env = dict(os.environ)
+    setup_verilator(env)
+    result = subprocess.run(["verilator", "--lint-only", *LINT_WAIVERS, "--top-module", top,
+                             *[str(f) for f in files]],
+                            env=env, capture_output=True, text=True)
+    return result.returncode == 0, result.stderr

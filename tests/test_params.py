@@ -73,8 +73,8 @@ BAD_VALUES = [
     ({"cols": 8, "coord_bits": 4}, r"cols must fit the signed address fields with room for the "
                                    r"edge beyond it \(at most 2\*\*\(coord_bits-1\) - 1 = 7\), "
                                    r"not 8"),
-    ({"coord_bits": 17}, r"coord_bits must leave room for x and y in one wavelet "
-                         r"\(2\*coord_bits <= data_width = 32\), not 17"),
+    ({"coord_bits": 16}, r"coord_bits must leave room for x, y and a 2-bit opcode in one "
+                         r"wavelet \(2\*coord_bits \+ 2 <= data_width = 32\), not 16"),
     ({"sram_bytes": 1002}, r"sram_bytes must be a multiple of sram_banks \* data_width/8 = 8, "
                            r"not 1002"),
     ({"rows": 2.5}, r"rows must be an integer, not 2.5 \(float\)"),

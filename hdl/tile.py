@@ -1,0 +1,419 @@
+"""A tile: the mesh router, the tile's SRAM, and what sits on the router's RAMP side.
+
+RAMP side::
+
+    router.out[RAMP] --> RampSplit --addressed--> MemoryAgent --replies--> router.inp[RAMP]
+                                   \\--colored---> ColorSink (stands where the core will)
+
+Addressed packets on RAMP are requests to the memory agent (write a run of words, read a run back
+to the requester, write routes, report status; ``docs/edge-protocol.md``). Colored wavelets go to
+the compute core's side; until the core exists a :class:`ColorSink` consumes them and keeps a
+count and a checksum that the status request reports. The core will take the sink's place and
+share the RAMP input with the agent through a packet-aware mux, without touching the router.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .router import Router
+from .sram import TileMemory
+from .wavelet import Direction, header_layout, route_write_layout, wavelet_stream
+
+__all__ = ["AgentOp", "AgentStatus", "MESH_DIRECTIONS", "agent_info_layout", "RampSplit",
+           "ColorSink", "MemoryAgent", "Tile"]
+
+# The four ports that link a tile to its neighbours (RAMP stays inside the tile).
+MESH_DIRECTIONS = (Direction.NORTH, Direction.EAST, Direction.SOUTH, Direction.WEST)
+
+
+class AgentOp(enum.Enum, shape=2):
+    """What an addressed packet asks of the memory agent (the low bits of the header's info)."""
+    WRITE  = 0  # addr, then words to write at addr, addr+1, ...
+    READ   = 1  # addr, count, reply header: reply with status then count words
+    ROUTE  = 2  # route-table writes (the router's config payload), one per wavelet
+    STATUS = 3  # reply header: reply with status, colored count, colored checksum, misroutes
+
+
+class AgentStatus(enum.IntFlag):
+    """Sticky error flags of the memory agent (cleared only by reset), and a reply's status."""
+    WRITE_RANGE = 1  # a write addressed a word beyond the memory; that word was not written
+    READ_RANGE  = 2  # a read's run went beyond the memory; its reply carried no data
+    MALFORMED   = 4  # a request ended before its fields, or carried words after them
+
+
+def agent_info_layout(params):
+    """The header's ``info`` field as the memory agent reads it."""
+    info_bits = params.data_width - 2 * params.coord_bits
+    return data.StructLayout({"op": AgentOp, "reserved": info_bits - 2})
+
+
+class RampSplit(wiring.Component):
+    """Sends addressed wavelets to the memory agent and colored ones to the core's side.
+
+    Members
+    -------
+    inp : ``In(wavelet_stream)``
+    agent : ``Out(wavelet_stream)``
+    core : ``Out(wavelet_stream)``
+    """
+
+    def __init__(self, params):
+        super().__init__({
+            "inp": In(wavelet_stream(params)),
+            "agent": Out(wavelet_stream(params)),
+            "core": Out(wavelet_stream(params)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        addressed = self.inp.payload.addressed
+        m.d.comb += [
+            self.agent.payload.eq(self.inp.payload),
+            self.core.payload.eq(self.inp.payload),
+            self.agent.valid.eq(self.inp.valid & addressed),
+            self.core.valid.eq(self.inp.valid & ~addressed),
+            self.inp.ready.eq(Mux(addressed, self.agent.ready, self.core.ready)),
+        ]
+        return m
+
+
+class ColorSink(wiring.Component):
+    """Takes every colored wavelet at once; counts them and sums their data (mod 2**data_width).
+
+    A stand-in for the compute core that is a real consumer (the deadlock rule needs RAMP to
+    consume) and lets the host check, through a status request, what reached the tile.
+    """
+
+    def __init__(self, params):
+        super().__init__({
+            "inp": In(wavelet_stream(params)),
+            "count": Out(params.data_width),
+            "checksum": Out(params.data_width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.inp.ready.eq(1)
+        with m.If(self.inp.valid):
+            m.d.sync += [
+                self.count.eq(self.count + 1),
+                self.checksum.eq(self.checksum + self.inp.payload.data),
+            ]
+        return m
+
+
+class MemoryAgent(wiring.Component):
+    """Serves addressed requests on RAMP: writes, reads with a reply, route writes, status.
+
+    One request at a time, in arrival order. Writes take one word per cycle. A read's reply
+    streams one word per cycle while the network takes it: the agent issues the next SRAM read
+    in the cycle the previous word leaves, and a one-word skid register catches a word that
+    returns while the network stalls. Out-of-range words are refused: a write skips them, a read
+    replies with an error status and no data, and both set a sticky flag (``status``).
+
+    Members
+    -------
+    inp : ``In(wavelet_stream)``
+        Addressed requests (from :class:`RampSplit`).
+    out : ``Out(wavelet_stream)``
+        Replies, to the router's RAMP input; each a contiguous addressed packet.
+    addr, read, write, wdata : ``Out``; rdata : ``In``
+        The agent port of :class:`TileMemory` (read data one cycle after ``read``).
+    config : ``Out(stream.Signature(route_write_layout))``
+        Route-table writes to the router.
+    colored_count, colored_checksum, misroutes : ``In``
+        Reported by a status request.
+    status : ``Out(AgentStatus)``
+        Sticky error flags.
+    """
+
+    def __init__(self, params):
+        self._params = params
+        self._total_words = params.sram_bytes // params.word_bytes
+        w = params.data_width
+        super().__init__({
+            "inp": In(wavelet_stream(params)),
+            "out": Out(wavelet_stream(params)),
+            "addr": Out(range(self._total_words)),
+            "read": Out(1),
+            "write": Out(1),
+            "wdata": Out(w),
+            "rdata": In(w),
+            "config": Out(stream.Signature(route_write_layout(params))),
+            "colored_count": In(w),
+            "colored_checksum": In(w),
+            "misroutes": In(16),
+            "status": Out(3),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._params
+        w = p.data_width
+        total = self._total_words
+
+        word = self.inp.payload
+        take = self.inp.valid & self.inp.ready
+        info = agent_info_layout(p)(header_layout(p)(word.data).info)
+
+        op = Signal(AgentOp)
+        addr = Signal(w + 1)        # next word address; one bit wider so a run cannot wrap
+        count = Signal(w + 1)       # words still to read
+        reply_header = Signal(w)
+        reply_status = Signal(3)
+        # Reply words after the header, chosen by the state machine.
+        reply_word = Signal(w)
+        reply_last = Signal()
+
+        # Read streaming: a read issued in cycle t has its word on rdata in cycle t + 1.
+        in_flight = Signal()
+        skid_valid = Signal()
+        skid_data = Signal(w)
+
+        in_range = addr < total
+        m.d.comb += [
+            self.addr.eq(addr[:len(self.addr)]),
+            self.wdata.eq(word.data),
+            self.config.payload.eq(word.data[:len(self.config.payload.as_value())]),
+        ]
+
+        def flag(bits):
+            m.d.sync += self.status.eq(self.status | bits)
+
+        with m.FSM(name="agent"):
+            with m.State("REQUEST"):
+                # The head wavelet: its header says what is asked.
+                m.d.comb += self.inp.ready.eq(1)
+                with m.If(take):
+                    m.d.sync += op.eq(info.op)
+                    with m.If(word.last):
+                        # Only a route request may be empty.
+                        with m.If(info.op != AgentOp.ROUTE):
+                            flag(AgentStatus.MALFORMED)
+                    with m.Else():
+                        with m.Switch(info.op):
+                            with m.Case(AgentOp.WRITE, AgentOp.READ):
+                                m.next = "ADDR"
+                            with m.Case(AgentOp.ROUTE):
+                                m.next = "ROUTE"
+                            with m.Case(AgentOp.STATUS):
+                                m.next = "REPLY_TO"
+
+            with m.State("ADDR"):
+                m.d.comb += self.inp.ready.eq(1)
+                with m.If(take):
+                    m.d.sync += addr.eq(word.data)
+                    with m.If(op == AgentOp.WRITE):
+                        with m.If(~word.last):
+                            m.next = "WRITE"
+                        with m.Else():
+                            m.next = "REQUEST"
+                    with m.Else():
+                        with m.If(word.last):
+                            flag(AgentStatus.MALFORMED)
+                            m.next = "REQUEST"
+                        with m.Else():
+                            m.next = "COUNT"
+
+            with m.State("WRITE"):
+                m.d.comb += [
+                    self.inp.ready.eq(1),
+                    self.write.eq(take & in_range),
+                ]
+                with m.If(take):
+                    m.d.sync += addr.eq(addr + 1)
+                    with m.If(~in_range):
+                        flag(AgentStatus.WRITE_RANGE)
+                    with m.If(word.last):
+                        m.next = "REQUEST"
+
+            with m.State("ROUTE"):
+                m.d.comb += [
+                    self.config.valid.eq(self.inp.valid),
+                    self.inp.ready.eq(self.config.ready),
+                ]
+                with m.If(take & word.last):
+                    m.next = "REQUEST"
+
+            with m.State("COUNT"):
+                m.d.comb += self.inp.ready.eq(1)
+                with m.If(take):
+                    m.d.sync += count.eq(word.data)
+                    with m.If(word.last):
+                        flag(AgentStatus.MALFORMED)
+                        m.next = "REQUEST"
+                    with m.Else():
+                        m.next = "REPLY_TO"
+
+            with m.State("REPLY_TO"):
+                # The reply's header word, as the requester wrote it.
+                m.d.comb += self.inp.ready.eq(1)
+                with m.If(take):
+                    m.d.sync += reply_header.eq(word.data)
+                    with m.If(op == AgentOp.READ):
+                        with m.If(addr + count > total):
+                            m.d.sync += reply_status.eq(AgentStatus.READ_RANGE)
+                            flag(AgentStatus.READ_RANGE)
+                        with m.Else():
+                            m.d.sync += reply_status.eq(0)
+                    with m.If(~word.last):
+                        flag(AgentStatus.MALFORMED)
+                        m.next = "DISCARD_THEN_REPLY"
+                    with m.Else():
+                        m.next = "REPLY_HEAD"
+
+            with m.State("DISCARD_THEN_REPLY"):
+                # Words beyond a request's fields are dropped (flagged above); then reply.
+                m.d.comb += self.inp.ready.eq(1)
+                with m.If(take & word.last):
+                    m.next = "REPLY_HEAD"
+
+            with m.State("REPLY_HEAD"):
+                m.d.comb += [
+                    self.out.valid.eq(1),
+                    self.out.payload.data.eq(reply_header),
+                    self.out.payload.addressed.eq(1),
+                ]
+                with m.If(self.out.ready):
+                    with m.If(op == AgentOp.READ):
+                        m.next = "READ_STATUS"
+                    with m.Else():
+                        m.next = "STATUS_FLAGS"
+
+            with m.State("READ_STATUS"):
+                last = (reply_status != 0) | (count == 0)
+                m.d.comb += [
+                    self.out.valid.eq(1),
+                    self.out.payload.data.eq(reply_status),
+                    self.out.payload.addressed.eq(1),
+                    self.out.payload.last.eq(last),
+                ]
+                with m.If(self.out.ready):
+                    with m.If(last):
+                        m.next = "REQUEST"
+                    with m.Else():
+                        # The first word's read goes out as the status leaves, so the
+                        # word follows it in the next cycle.
+                        m.d.comb += self.read.eq(1)
+                        m.d.sync += [in_flight.eq(1), addr.eq(addr + 1), count.eq(count - 1)]
+                        m.next = "READ_DATA"
+
+            with m.State("READ_DATA"):
+                # Issue the next read when its word will have a place: nothing is held (in
+                # flight or in the skid), or the output takes the held word this cycle. (The
+                # skid fills only when no read is issued, so both are never held at once.)
+                issue = (count != 0) & (~(in_flight | skid_valid) | self.out.ready)
+                m.d.comb += [
+                    self.read.eq(issue),
+                    self.out.valid.eq(skid_valid | in_flight),
+                    self.out.payload.data.eq(Mux(skid_valid, skid_data, self.rdata)),
+                    self.out.payload.addressed.eq(1),
+                    # The last word: nothing left to issue and no other word held.
+                    self.out.payload.last.eq((count == 0) & ~(skid_valid & in_flight)),
+                ]
+                m.d.sync += in_flight.eq(issue)
+                with m.If(issue):
+                    m.d.sync += [addr.eq(addr + 1), count.eq(count - 1)]
+                with m.If(skid_valid):
+                    with m.If(self.out.ready):
+                        m.d.sync += skid_valid.eq(0)
+                with m.Elif(in_flight & ~self.out.ready):
+                    m.d.sync += [skid_valid.eq(1), skid_data.eq(self.rdata)]
+                with m.If(self.out.valid & self.out.ready & self.out.payload.last):
+                    m.next = "REQUEST"
+
+            with m.State("STATUS_FLAGS"):
+                m.d.comb += reply_word.eq(self.status)
+                self._reply(m, reply_word, reply_last, next_state="STATUS_COUNT")
+            with m.State("STATUS_COUNT"):
+                m.d.comb += reply_word.eq(self.colored_count)
+                self._reply(m, reply_word, reply_last, next_state="STATUS_CHECKSUM")
+            with m.State("STATUS_CHECKSUM"):
+                m.d.comb += reply_word.eq(self.colored_checksum)
+                self._reply(m, reply_word, reply_last, next_state="STATUS_MISROUTES")
+            with m.State("STATUS_MISROUTES"):
+                m.d.comb += [reply_word.eq(self.misroutes), reply_last.eq(1)]
+                self._reply(m, reply_word, reply_last, next_state="REQUEST")
+        return m
+
+    def _reply(self, m, word, last, *, next_state):
+        m.d.comb += [
+            self.out.valid.eq(1),
+            self.out.payload.data.eq(word),
+            self.out.payload.addressed.eq(1),
+            self.out.payload.last.eq(last),
+        ]
+        with m.If(self.out.ready):
+            m.next = next_state
+
+
+class Tile(wiring.Component):
+    """Router + SRAM + memory agent + colored-wavelet sink; the unit a fabric repeats.
+
+    Members
+    -------
+    ``north_in``, ``east_in``, ``south_in``, ``west_in`` : ``In(wavelet_stream)``
+    ``north_out``, ``east_out``, ``south_out``, ``west_out`` : ``Out(wavelet_stream)``
+        The links to the neighbours (or, at the fabric's boundary, its ports).
+    x, y : ``In(coord_bits)``
+        This tile's coordinates: the same design serves every tile.
+    status : ``Out(3)``
+        The memory agent's sticky error flags (:class:`AgentStatus`).
+    """
+
+    def __init__(self, params):
+        self._params = params
+        members = {}
+        for d in MESH_DIRECTIONS:
+            members[link_name(d, "in")] = In(wavelet_stream(params))
+            members[link_name(d, "out")] = Out(wavelet_stream(params))
+        members["x"] = In(params.coord_bits)
+        members["y"] = In(params.coord_bits)
+        members["status"] = Out(3)
+        super().__init__(members)
+
+    @property
+    def params(self):
+        return self._params
+
+    def link(self, direction, kind):
+        """The ``kind`` (``"in"`` or ``"out"``) link of mesh ``direction``."""
+        return getattr(self, link_name(direction, kind))
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._params
+        m.submodules.router = router = Router(p)
+        m.submodules.memory = memory = TileMemory(p)
+        m.submodules.split = split = RampSplit(p)
+        m.submodules.agent = agent = MemoryAgent(p)
+        m.submodules.colors = colors = ColorSink(p)
+
+        m.d.comb += [router.x.eq(self.x), router.y.eq(self.y)]
+        for d in MESH_DIRECTIONS:
+            wiring.connect(m, wiring.flipped(self.link(d, "in")), router.inp[d])
+            wiring.connect(m, router.out[d], wiring.flipped(self.link(d, "out")))
+
+        wiring.connect(m, router.out[Direction.RAMP], split.inp)
+        wiring.connect(m, split.agent, agent.inp)
+        wiring.connect(m, split.core, colors.inp)
+        wiring.connect(m, agent.out, router.inp[Direction.RAMP])
+        wiring.connect(m, agent.config, router.config)
+        m.d.comb += [
+            memory.addr.eq(agent.addr),
+            memory.read.eq(agent.read),
+            memory.write.eq(agent.write),
+            memory.wdata.eq(agent.wdata),
+            agent.rdata.eq(memory.rdata),
+            agent.colored_count.eq(colors.count),
+            agent.colored_checksum.eq(colors.checksum),
+            agent.misroutes.eq(router.misroutes),
+            self.status.eq(agent.status),
+        ]
+        return m
+
+
+def link_name(direction, kind):
+    """Member name of a mesh link: ``north_in``, ``west_out``, ..."""
+    return f"{Direction(direction).name.lower()}_{kind}"

@@ -1,0 +1,125 @@
+"""``tessera generate``: files, manifest, lint, and bad input rejected before anything is written."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tessera.hdl.emit import write_fabric
+from tessera.hdl.fabric import FABRIC_MODULE, TILE_MODULE, fabric_ports
+from tessera.hdl.params import resolve_params
+from tessera.sim.verilator import lint
+
+SHAPES = [(1, 1), (2, 2), (4, 4), (3, 5)]
+
+
+def tessera(*args, cwd):
+    exe = os.path.join(os.path.dirname(sys.executable), "tessera")
+    return subprocess.run([exe, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def module_names(text):
+    return re.findall(r"^module\s+\\?([\w.$]+)", text, flags=re.M)
+
+
+@pytest.mark.parametrize("rows, cols", SHAPES)
+def test_every_shape_lints_and_defines_the_tile_once(rows, cols, tmp_path):
+    params = resolve_params(overrides={"rows": rows, "cols": cols})
+    manifest = write_fabric(params, tmp_path)
+    files = [tmp_path / f["name"] for f in manifest["files"]]
+    texts = {f.name: f.read_text() for f in files}
+
+    all_modules = [name for text in texts.values() for name in module_names(text)]
+    assert all_modules.count(TILE_MODULE) == 1
+    assert all_modules.count(FABRIC_MODULE) == 1
+    fabric = texts[f"{FABRIC_MODULE}.v"]
+    instances = re.findall(rf"^\s*{TILE_MODULE}\s+tile_(\d+)_(\d+)\s*\(", fabric, flags=re.M)
+    assert sorted((int(x), int(y)) for x, y in instances) == \
+        sorted((x, y) for y in range(rows) for x in range(cols))
+
+    ok, messages = lint(files, top=FABRIC_MODULE)
+    assert ok, messages
+
+
+def test_manifest_matches_the_parameters(tmp_path):
+    params = resolve_params("wse", overrides={"rows": 3, "cols": 5})
+    write_fabric(params, tmp_path, preset="wse")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["params"] == params.as_sections()
+    flat = {k: v for section in manifest["params"].values() for k, v in section.items()}
+    assert flat["rows"] == 3 and flat["cols"] == 5 and flat["num_colors"] == 24
+    assert flat["size_bytes"] == 48 * 1024 and flat["banks"] == 8
+    assert manifest["top"] == FABRIC_MODULE and manifest["tile_module"] == TILE_MODULE
+    assert manifest["instances"] == 15
+    assert manifest["preset"] == "wse"
+    assert sorted(f["name"] for f in manifest["files"]) == \
+        sorted([f"{TILE_MODULE}.v", f"{FABRIC_MODULE}.v"])
+    for f in manifest["files"]:
+        assert (tmp_path / f["name"]).stat().st_size == f["bytes"]
+    # Ports: every boundary link of every side, each with valid, ready and payload.
+    ports = {p["name"]: p for p in manifest["ports"]}
+    assert ports == {p["name"]: p for p in fabric_ports(params)}
+    wavelet_bits = params.data_width + params.color_bits + 3
+    for side, n in (("north", 5), ("south", 5), ("east", 3), ("west", 3)):
+        for k in range(n):
+            assert ports[f"{side}_in__{k}__payload"] == {
+                "name": f"{side}_in__{k}__payload", "direction": "input", "width": wavelet_bits}
+            assert ports[f"{side}_out__{k}__ready"]["direction"] == "input"
+        assert f"{side}_in__{n}__valid" not in ports
+    # The ports the manifest lists are exactly those of the Verilog module.
+    fabric = (tmp_path / f"{FABRIC_MODULE}.v").read_text()
+    header = fabric[fabric.index(f"module {FABRIC_MODULE}("):].split(");", 1)[0]
+    assert set(re.findall(r"\w+", header.split("(", 1)[1])) == set(ports)
+
+
+def test_generate_with_no_options_writes_the_default_fabric(tmp_path):
+    r = tessera("generate", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(r"tessera generate: 4x4 fabric -> tessera-out/: 2 modules "
+                        r"\(tessera_tile once, tessera_fabric with 16 instances\), \d+ lines, "
+                        r"\d+ KiB, \d+\.\d s\n", r.stdout)
+    manifest = json.loads((tmp_path / "tessera-out" / "manifest.json").read_text())
+    assert manifest["params"]["fabric"] == {"rows": 4, "cols": 4, "coord_bits": 8}
+
+
+def test_generate_grows_by_instance_lines(tmp_path):
+    small = write_fabric(resolve_params(overrides={"rows": 2, "cols": 2}), tmp_path / "a")
+    big = write_fabric(resolve_params(overrides={"rows": 16, "cols": 16}), tmp_path / "b")
+    size = {m["instances"]: {f["name"]: f["bytes"] for f in m["files"]} for m in (small, big)}
+    # The tile module is the same file whatever the shape; only the fabric module grows.
+    assert size[4][f"{TILE_MODULE}.v"] == size[256][f"{TILE_MODULE}.v"]
+    per_instance = size[256][f"{FABRIC_MODULE}.v"] / 256
+    assert per_instance < 4000, per_instance
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rows", "0"], "rows must be a positive integer, not 0"),
+    (["--cols", "200"], "cols must fit the signed address fields"),
+    (["--preset", "nope"], "preset must be one of default, tiny, wse, not 'nope'"),
+    (["--queue-depth", "6"], "queue_depth must be a power of two from 2, not 6"),
+])
+def test_bad_parameters_write_nothing(args, message, tmp_path):
+    r = tessera("generate", "-o", "out", *args, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"tessera generate: error: {message}" or message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_config_writes_nothing(tmp_path):
+    (tmp_path / "f.toml").write_text("[fabric]\nrows = -1\n")
+    r = tessera("generate", "--config", "f.toml", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "rows must be a positive integer, not -1" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.toml"]
+
+
+def test_out_must_be_a_directory(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    r = tessera("generate", "-o", "taken", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "out must be a directory, not the file 'taken'" in r.stderr
+    assert (tmp_path / "taken").read_text() == "x"
