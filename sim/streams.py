@@ -185,6 +185,8 @@ class WaveletSource:
         self.sent = []
         self.stalled = False
         self._wake = Event()
+        self._queued = 0            # wavelets ever queued
+        self._taken_waiters = []    # (count, Event) of wait_taken() calls
         self.port.valid.value = 0
         self._task = cocotb.start_soon(self._drive())
 
@@ -194,9 +196,33 @@ class WaveletSource:
         return len(self.queue)
 
     def send(self, *wavelets):
-        """Queue wavelets to be sent after those already queued."""
+        """Queue wavelets to be sent after those already queued.
+
+        Returns the number of wavelets this source will have had taken once these are: pass it
+        to :meth:`wait_taken`.
+        """
         self.queue.extend(wavelets)
+        self._queued += len(wavelets)
         self._wake.set()
+        return self._queued
+
+    async def wait_taken(self, count):
+        """Return once ``count`` wavelets in all have been taken (see :meth:`send`)."""
+        if len(self.sent) >= count:
+            return
+        event = Event()
+        self._taken_waiters.append((count, event))
+        await event.wait()
+
+    def _wake_taken_waiters(self):
+        taken = len(self.sent)
+        waiting = []
+        for count, event in self._taken_waiters:
+            if count <= taken:
+                event.set()
+            else:
+                waiting.append((count, event))
+        self._taken_waiters = waiting
 
     def stop(self):
         """Stop driving (``valid`` is left as it is); cocotb also stops it at the test's end."""
@@ -229,6 +255,8 @@ class WaveletSource:
                 await edge
             self.stalled = False
             self.sent.append((self.clock.cycle(), self.queue.popleft()))
+            if self._taken_waiters:
+                self._wake_taken_waiters()
 
 
 class ProtocolError(AssertionError):
@@ -256,6 +284,12 @@ class WaveletSink:
         The destination id of this sink in a :class:`Scoreboard`.
     name : str, optional
         Name used in messages (default: the prefix).
+    sleep_when_idle : bool, optional
+        After a cycle without ``valid``, sleep until ``valid`` rises instead of waking every
+        cycle (``ready`` keeps its last value meanwhile, and the backpressure generator is
+        drawn only in cycles the sink is awake). For designs with many mostly idle ports,
+        such as a fabric's edges (the 4x4 fabric testbench ran about 20% faster with it).
+        Default ``False``.
 
     Members
     -------
@@ -266,7 +300,7 @@ class WaveletSink:
     """
 
     def __init__(self, dut, prefix, codec, clock, *, backpressure=None, callback=None,
-                 key=None, name=None):
+                 key=None, name=None, sleep_when_idle=False):
         self.port = StreamPort(dut, prefix)
         self.codec = codec
         self.clock = clock
@@ -276,6 +310,7 @@ class WaveletSink:
         self.name = name or prefix
         self.received = []
         self.stalled = False
+        self.sleep_when_idle = sleep_when_idle
         self._task = cocotb.start_soon(self._monitor())
 
     def stop(self):
@@ -315,6 +350,11 @@ class WaveletSink:
             elif offered is not None:
                 raise ProtocolError(f"{self.name}: valid dropped before "
                                     f"{self.codec.unpack(offered)} was taken")
+            elif self.sleep_when_idle:
+                # A read after an edge gives the value sampled at it, so a valid raised by
+                # this edge is still a change to come: it wakes us, and the next edge
+                # samples it.
+                await RisingEdge(port.valid)
 
 
 # -- Tags, scoreboard ----------------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""The fabric's cocotb testbench (``testbenches/fabric``) under Verilator, per fabric shape.
+
+Each shape is built once (a module-scoped fixture; ``sim.runner.build`` names the build
+directory by a hash of the Verilog) and runs every cocotb test of the testbench in one
+simulation. Only the fabric's top-level ports are made visible to cocotb (``public="top"``):
+the testbench needs nothing else, and making every signal of every tile public is most of the
+build (4x4, CPU time of the whole build: 80 s against 42 s). With that, Verilator's default
+inlining builds faster than ``-fno-inline`` (42 s against 52-59 s over two builds each), so no
+build flag is added. The simulations themselves take a few seconds per shape.
+``TESSERA_SEED`` sets cocotb's random seed (default 1, so runs repeat).
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tessera.hdl.fabric import FABRIC_MODULE, TILE_MODULE, fabric_verilog
+from tessera.hdl.params import resolve_params
+from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, run_tests
+
+pytestmark = pytest.mark.slow
+
+TESTBENCH_DIR = REPO_ROOT / "testbenches" / "fabric"
+TEST_MODULE = "test_fabric"
+# Measured against -fno-inline: see the module docstring.
+BUILD_ARGS = []
+
+SHAPES = {
+    # One tile: every edge port of the fabric is a port of the same tile.
+    "1x1": resolve_params("default", overrides={"rows": 1, "cols": 1}),
+    # The smallest widths (16-bit wavelets, 8-bit tags, queues of 2, one SRAM bank).
+    "2x2-tiny": resolve_params("tiny"),
+    # The default preset.
+    "4x4": resolve_params("default"),
+    # Not square: rows and columns must not be swapped anywhere.
+    "3x5": resolve_params("default", overrides={"rows": 3, "cols": 5}),
+}
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def fabric_model(request):
+    """``(name, params, runner, build_dir)`` of a Verilator build of the fabric."""
+    params = SHAPES[request.param]
+    files = fabric_verilog(params)
+    verilog = files[f"{TILE_MODULE}.v"] + files[f"{FABRIC_MODULE}.v"]
+    runner, build_dir = build(f"fabric-{request.param}", verilog, toplevel=FABRIC_MODULE,
+                              build_args=BUILD_ARGS, public="top")
+    return request.param, params, runner, build_dir
+
+
+# Lines of the log shown for each failed cocotb test (the end of its traceback), and for a
+# simulation that died before running tests.
+ERROR_LINES = 14
+TAIL_LINES = 60
+
+
+def failure_report(log_path):
+    """Each failed cocotb test with the end of its traceback, or the log's tail."""
+    try:
+        lines = Path(log_path).read_text(errors="replace").splitlines()
+    except OSError as e:
+        return f"log {log_path} unreadable: {e}"
+    report = []
+    for k, line in enumerate(lines):
+        if re.search(rf"{TEST_MODULE}\.\S+ failed$", line):
+            # The traceback runs until the regression manager's next line.
+            end = next((j for j in range(k + 1, len(lines)) if "cocotb.regression" in lines[j]),
+                       len(lines))
+            report += [line.strip(), *lines[k + 1:end][-ERROR_LINES:], ""]
+    if not report:
+        report = [f"--- last {TAIL_LINES} lines ---", *lines[-TAIL_LINES:]]
+    return f"log: {log_path}\n" + "\n".join(report)
+
+
+def test_fabric_testbench(fabric_model):
+    name, params, runner, build_dir = fabric_model
+    seed = int(os.environ.get("TESSERA_SEED", "1"))
+    try:
+        total = run_tests(runner, build_dir, toplevel=FABRIC_MODULE, test_module=TEST_MODULE,
+                          test_dir=TESTBENCH_DIR, seed=seed,
+                          extra_env={"TESSERA_PARAMS": json.dumps(params.as_dict())})
+    except CocotbFailure as e:
+        failure = str(e)
+    else:
+        assert total >= 9, f"only {total} cocotb tests ran"
+        return
+    pytest.fail(f"fabric testbench, shape {name}, seed {seed}: {failure}\n"
+                + failure_report(Path(build_dir) / f"{TEST_MODULE}.log"), pytrace=False)
