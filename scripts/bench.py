@@ -250,5 +250,6 @@ def register(commands, add_param_arguments, params_from_args):
     add_param_arguments(g)
     g.set_defaults(func=lambda args: cmd_generate(args, params_from_args))
 
-    from . import bench_fpga_fabric
+    from . import bench_fpga_fabric, bench_network
     bench_fpga_fabric.register(benches, add_param_arguments, params_from_args, formatter)
+    bench_network.register(benches, add_param_arguments, params_from_args, formatter)

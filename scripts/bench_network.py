@@ -1,0 +1,198 @@
+"""``tessera bench network`` and ``tessera bench verilator``: benchmarks on a mesh of routers.
+
+:func:`register` adds both subcommands to ``tessera bench``'s subparsers; each parses its flags
+and calls :func:`tessera.sim.bench_network.bench_network` or
+:func:`~tessera.sim.bench_network.bench_verilator`, prints the ``format_*`` report, and with
+``--json FILE`` writes the full result. Results: ``docs/benchmarks-network.md``.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+__all__ = ["register", "cmd_network", "cmd_verilator"]
+
+# --quick: small windows and few loads, for a smoke run in about a minute.
+QUICK_LOADS = (0.1, 0.3, 0.5, 0.7)
+
+
+def _progress():
+    start = time.perf_counter()
+
+    def say(message):
+        print(f"[{time.perf_counter() - start:7.1f} s] {message}", file=sys.stderr, flush=True)
+    return say
+
+
+def _positive_int(text):
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
+
+
+def _load_list(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated loads like 0.1,0.2, not {text!r}") from None
+    if not values or not all(0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"loads must be in (0, 1], not {text!r}")
+    return values
+
+
+def _shape_list(text):
+    shapes = []
+    for item in text.split(","):
+        try:
+            r, c = (int(v) for v in item.lower().split("x"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be shapes like 4x4,8x8, not {text!r}") from None
+        shapes.append((r, c))
+    return shapes
+
+
+def _name_list(choices):
+    def parse(text):
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        bad = [n for n in names if n not in choices]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(
+                f"must be a comma-separated list of {', '.join(choices)}, not {text!r}")
+        return names
+    return parse
+
+
+def _write_json(path, report):
+    if path:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+
+
+def cmd_network(args, params_from_args):
+    from ..sim.bench_network import (VERILATOR_VARIANTS, bench_network, format_network_report,
+                                     plot_latency)
+    from ..sim.runner import CocotbFailure
+    params = params_from_args(args)
+    if args.rows is None and args.cols is None and not args.preset and not args.config:
+        params = params.replace(rows=8, cols=8)  # the issue's figure is for 8x8
+    loads, cycles, warmup = args.loads, args.cycles, args.warmup
+    if args.quick:
+        loads, cycles, warmup = list(QUICK_LOADS), min(cycles, 2_000), min(warmup, 500)
+    try:
+        report = bench_network(params, simulator=args.simulator, patterns=args.patterns,
+                               loads=loads, cycles=cycles, warmup=warmup,
+                               packet_length=args.packet_length,
+                               build_args=VERILATOR_VARIANTS[args.verilator_variant],
+                               fresh=not args.reuse_build, progress=_progress())
+    except ValueError as e:
+        print(f"tessera bench network: {e}", file=sys.stderr)
+        return 2
+    except (CocotbFailure, RuntimeError) as e:
+        print(f"tessera bench network: the run failed: {e}", file=sys.stderr)
+        return 1
+    print(format_network_report(report))
+    if args.plot:
+        print(f"plot: {plot_latency(report, args.plot)}")
+    _write_json(args.json, report)
+    return 0
+
+
+def cmd_verilator(args, params_from_args):
+    from ..sim.bench_network import bench_verilator, format_verilator_report
+    from ..sim.runner import CocotbFailure
+    params = params_from_args(args)
+    shapes, cycles, amaranth_cycles = args.shapes, args.cycles, args.amaranth_cycles
+    if args.quick:
+        shapes, cycles, amaranth_cycles = [(2, 2), (3, 3)], min(cycles, 5_000), 200
+    try:
+        report = bench_verilator(params, shapes=shapes, variants=args.variants, cycles=cycles,
+                                 amaranth_shape=None if args.no_amaranth else (2, 2),
+                                 amaranth_cycles=amaranth_cycles, load=args.load,
+                                 progress=_progress())
+    except ValueError as e:
+        print(f"tessera bench verilator: {e}", file=sys.stderr)
+        return 2
+    except (CocotbFailure, RuntimeError) as e:
+        print(f"tessera bench verilator: the run failed: {e}", file=sys.stderr)
+        return 1
+    print(format_verilator_report(report))
+    _write_json(args.json, report)
+    return 0
+
+
+def register(benches, add_param_arguments, params_from_args, formatter):
+    """Add ``network`` and ``verilator`` to ``benches`` (``tessera bench``'s subparsers)."""
+    from ..sim.bench_network import DEFAULT_LOADS, PATTERNS, VERILATOR_VARIANTS
+    n = benches.add_parser(
+        "network", formatter_class=formatter,
+        help="mesh of routers: accepted throughput and latency against offered load",
+        description="Run a rows x cols mesh of routers with a hardware traffic source and "
+                    "measuring sink on every RAMP (open-loop Bernoulli injection, addressed "
+                    "packets carrying their generation cycle) and sweep the offered load for "
+                    "uniform random and transpose traffic. Prints zero-load latency against "
+                    "hops (cycles per hop), and per load: offered and accepted throughput, "
+                    "mean, 99th-percentile and maximum latency, with the saturation "
+                    "throughput beside the bisection bound 4/k and the busiest-channel bound "
+                    "of XY routing. The mesh is --rows x --cols: 8x8 unless --rows, --cols, "
+                    "--preset or --config says otherwise.")
+    n.add_argument("--simulator", choices=["verilator", "amaranth"], default="verilator",
+                   help="Verilator under cocotb, or Amaranth's simulator (small meshes only: "
+                        "a few hundred cycles/s)")
+    n.add_argument("--patterns", type=_name_list(list(PATTERNS)), default=",".join(PATTERNS),
+                   metavar="A,B", help=f"traffic patterns, from {', '.join(PATTERNS)}")
+    n.add_argument("--loads", type=_load_list, default=",".join(map(str, DEFAULT_LOADS)),
+                   metavar="L1,L2", help="offered loads, flits/node/cycle")
+    n.add_argument("--cycles", type=_positive_int, default=10_000, metavar="N",
+                   help="measurement window per load")
+    n.add_argument("--warmup", type=_positive_int, default=2_000, metavar="N",
+                   help="cycles before each window")
+    n.add_argument("--packet-length", type=_positive_int, default=1, metavar="WAVELETS",
+                   help="wavelets per packet (1: single-wavelet packets)")
+    n.add_argument("--verilator-variant", choices=list(VERILATOR_VARIANTS), default="plain",
+                   help="extra Verilator arguments: " + "; ".join(
+                       f"{k}: {' '.join(v) or '(none)'}"
+                       for k, v in VERILATOR_VARIANTS.items()))
+    n.add_argument("--reuse-build", action="store_true",
+                   help="keep an earlier Verilator build of the same design")
+    n.add_argument("--plot", metavar="PNG", help="write latency and throughput against load")
+    n.add_argument("--quick", action="store_true",
+                   help=f"loads {','.join(map(str, QUICK_LOADS))}, windows of at most 2000 "
+                        f"cycles after at most 500 of warm-up")
+    n.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_param_arguments(n)
+    n.set_defaults(func=lambda args: cmd_network(args, params_from_args))
+
+    v = benches.add_parser(
+        "verilator", formatter_class=formatter,
+        help="Verilator build seconds and cycles/s on router meshes, per build variant",
+        description="Build the network harness (a mesh of routers with hardware traffic) "
+                    "with Verilator clean for each mesh shape and build variant, run uniform "
+                    "random traffic for one window, and print Verilog, build seconds and "
+                    "simulated cycles per second; Amaranth's simulator on a 2x2 mesh beside "
+                    "them. The generated fabric itself has no traffic source without cores, "
+                    "hence the harness.")
+    v.add_argument("--shapes", type=_shape_list, default="4x4,8x8", metavar="RxC,RxC",
+                   help="mesh shapes")
+    v.add_argument("--variants", type=_name_list(list(VERILATOR_VARIANTS)),
+                   default=",".join(VERILATOR_VARIANTS), metavar="A,B",
+                   help="build variants: " + "; ".join(
+                       f"{k}: {' '.join(a) or '(none)'}" for k, a in VERILATOR_VARIANTS.items()))
+    v.add_argument("--cycles", type=_positive_int, default=20_000, metavar="N",
+                   help="timed window per Verilator run")
+    v.add_argument("--amaranth-cycles", type=_positive_int, default=1_000, metavar="N",
+                   help="timed window of the 2x2 Amaranth run")
+    v.add_argument("--no-amaranth", action="store_true", help="skip the Amaranth run")
+    v.add_argument("--load", type=float, default=0.3, help="offered load, flits/node/cycle")
+    v.add_argument("--quick", action="store_true",
+                   help="2x2 and 3x3 meshes, windows of at most 5000 cycles (200 in Amaranth)")
+    v.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_param_arguments(v)
+    v.set_defaults(func=lambda args: cmd_verilator(args, params_from_args))
