@@ -90,6 +90,18 @@ def cmd_generate(args, params_from_args):
     return 0
 
 
+def cmd_load(args, params_from_args):
+    from ..sim.bench_load import bench_load_path, format_load_report
+    params = params_from_args(args)
+    # The shape, 8x8, unless the user chose one.
+    if args.rows is None and args.cols is None and args.config is None:
+        params = params.replace(rows=8, cols=8)
+    report = bench_load_path(params, progress=_progress())
+    print(format_load_report(report))
+    _write_json(args.json, report)
+    return 0
+
+
 def _write_json(path, report):
     if path:
         with open(path, "w") as f:
@@ -249,6 +261,16 @@ def register(commands, add_param_arguments, params_from_args):
     g.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     add_param_arguments(g)
     g.set_defaults(func=lambda args: cmd_generate(args, params_from_args))
+
+    ld = benches.add_parser(
+        "load", help="cycles to fill every PE's memory through one edge and through all four",
+        formatter_class=formatter,
+        description="Build the fabric with Verilator and fill every PE's whole memory from a "
+                    "host on the west edge, then on all four edges; print cycles beside the "
+                    "edge-bandwidth bound (one wavelet per port per cycle). Default shape 8x8.")
+    ld.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_param_arguments(ld)
+    ld.set_defaults(func=lambda args: cmd_load(args, params_from_args))
 
     from . import bench_fpga_fabric, bench_network
     bench_fpga_fabric.register(benches, add_param_arguments, params_from_args, formatter)
