@@ -7,74 +7,17 @@ full result as returned.
 """
 
 import argparse
-import json
 import sys
-import time
 
-__all__ = ["register", "cmd_router", "cmd_fpga", "cmd_generate"]
+from .argtypes import int_list as _int_list
+from .argtypes import name_list as _name_list
+from .argtypes import positive_float as _positive_float
+from .argtypes import positive_int as _positive_int
+from .argtypes import progress as _progress
+from .argtypes import shape_list as _shape_list
+from .argtypes import write_json as _write_json
 
-
-def _progress():
-    """A progress printer for long steps: elapsed seconds, then the step, on stderr."""
-    start = time.perf_counter()
-
-    def say(message):
-        print(f"[{time.perf_counter() - start:7.1f} s] {message}", file=sys.stderr, flush=True)
-    return say
-
-
-def _positive_int(text):
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-    return value
-
-
-def _name_list(choices):
-    def parse(text):
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        bad = [n for n in names if n not in choices]
-        if bad or not names:
-            raise argparse.ArgumentTypeError(
-                f"must be a comma-separated list of {', '.join(choices)}, not {text!r}")
-        return names
-    return parse
-
-
-def _int_list(text):
-    try:
-        values = [int(n, 0) for n in text.split(",") if n.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a comma-separated list of integers, not {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"must name at least one integer, not {text!r}")
-    return values
-
-
-def _shape_list(text):
-    shapes = []
-    for item in text.split(","):
-        try:
-            r, c = (int(v) for v in item.lower().split("x"))
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"must be shapes like 4x4,16x16, not {text!r}") from None
-        shapes.append((r, c))
-    return shapes
+__all__ = ["register", "cmd_router", "cmd_fpga", "cmd_generate", "cmd_load"]
 
 
 def cmd_generate(args, params_from_args):
@@ -100,13 +43,6 @@ def cmd_load(args, params_from_args):
     print(format_load_report(report))
     _write_json(args.json, report)
     return 0
-
-
-def _write_json(path, report):
-    if path:
-        with open(path, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
 
 
 def cmd_router(args, params_from_args):

@@ -8,18 +8,13 @@
 import argparse
 import sys
 
+from .argtypes import shape_list
+
 __all__ = ["register", "cmd_fabric_fpga"]
 
 
 def _shapes(text):
-    from ..sim.fpga import parse_shape
-    try:
-        shapes = [parse_shape(item) for item in text.split(",") if item.strip()]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    if not shapes:
-        raise argparse.ArgumentTypeError(f"must name at least one shape, not {text!r}")
-    return shapes
+    return shape_list(text, allow_tile=True)
 
 
 def _margin(text):

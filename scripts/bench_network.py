@@ -7,32 +7,18 @@ and calls :func:`tessera.sim.bench_network.bench_network` or
 """
 
 import argparse
-import json
 import sys
-import time
 
 __all__ = ["register", "cmd_network", "cmd_verilator"]
 
+from .argtypes import name_list as _name_list
+from .argtypes import positive_int as _positive_int
+from .argtypes import progress as _progress
+from .argtypes import shape_list as _shape_list
+from .argtypes import write_json as _write_json
+
 # --quick: small windows and few loads, for a smoke run in about a minute.
 QUICK_LOADS = (0.1, 0.3, 0.5, 0.7)
-
-
-def _progress():
-    start = time.perf_counter()
-
-    def say(message):
-        print(f"[{time.perf_counter() - start:7.1f} s] {message}", file=sys.stderr, flush=True)
-    return say
-
-
-def _positive_int(text):
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
-    return value
 
 
 def _load_list(text):
@@ -44,36 +30,6 @@ def _load_list(text):
     if not values or not all(0 < v <= 1 for v in values):
         raise argparse.ArgumentTypeError(f"loads must be in (0, 1], not {text!r}")
     return values
-
-
-def _shape_list(text):
-    shapes = []
-    for item in text.split(","):
-        try:
-            r, c = (int(v) for v in item.lower().split("x"))
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"must be shapes like 4x4,8x8, not {text!r}") from None
-        shapes.append((r, c))
-    return shapes
-
-
-def _name_list(choices):
-    def parse(text):
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        bad = [n for n in names if n not in choices]
-        if bad or not names:
-            raise argparse.ArgumentTypeError(
-                f"must be a comma-separated list of {', '.join(choices)}, not {text!r}")
-        return names
-    return parse
-
-
-def _write_json(path, report):
-    if path:
-        with open(path, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
 
 
 def cmd_network(args, params_from_args):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .verilator import BUILD_ARGS, setup_verilator
 
-__all__ = ["REPO_ROOT", "BUILD_ROOT", "build", "run_tests", "CocotbFailure"]
+__all__ = ["REPO_ROOT", "BUILD_ROOT", "build", "run_tests", "failure_report", "CocotbFailure"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Verilator builds go here, one directory per design and parameter set.
@@ -135,3 +135,24 @@ def run_tests(runner, build_dir, *, toplevel, test_module, test_dir, testcase=No
         raise CocotbFailure(f"{failed} of {total} cocotb tests failed in {test_module} "
                             f"(log: {log})")
     return total
+
+
+def failure_report(log_path, test_module, *, error_lines=14, tail_lines=60):
+    """Each failed cocotb test of ``test_module`` in a log, with the end of its traceback; or
+    the log's last lines when none is found (a simulation that died before its tests)."""
+    import re
+
+    try:
+        lines = Path(log_path).read_text(errors="replace").splitlines()
+    except OSError as e:
+        return f"log {log_path} unreadable: {e}"
+    report = []
+    for k, line in enumerate(lines):
+        if re.search(rf"{test_module}\.\S+ failed$", line):
+            # The traceback runs until the regression manager's next line.
+            end = next((j for j in range(k + 1, len(lines)) if "cocotb.regression" in lines[j]),
+                       len(lines))
+            report += [line.strip(), *lines[k + 1:end][-error_lines:], ""]
+    if not report:
+        report = [f"--- last {tail_lines} lines ---", *lines[-tail_lines:]]
+    return f"log: {log_path}\n" + "\n".join(report)

@@ -12,14 +12,13 @@ build flag is added. The simulations themselves take a few seconds per shape.
 
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
 
 from tessera.hdl.fabric import FABRIC_MODULE, TILE_MODULE, fabric_verilog
 from tessera.hdl.params import resolve_params
-from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, run_tests
+from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, failure_report, run_tests
 
 pytestmark = pytest.mark.slow
 
@@ -51,30 +50,6 @@ def fabric_model(request):
     return request.param, params, runner, build_dir
 
 
-# Lines of the log shown for each failed cocotb test (the end of its traceback), and for a
-# simulation that died before running tests.
-ERROR_LINES = 14
-TAIL_LINES = 60
-
-
-def failure_report(log_path):
-    """Each failed cocotb test with the end of its traceback, or the log's tail."""
-    try:
-        lines = Path(log_path).read_text(errors="replace").splitlines()
-    except OSError as e:
-        return f"log {log_path} unreadable: {e}"
-    report = []
-    for k, line in enumerate(lines):
-        if re.search(rf"{TEST_MODULE}\.\S+ failed$", line):
-            # The traceback runs until the regression manager's next line.
-            end = next((j for j in range(k + 1, len(lines)) if "cocotb.regression" in lines[j]),
-                       len(lines))
-            report += [line.strip(), *lines[k + 1:end][-ERROR_LINES:], ""]
-    if not report:
-        report = [f"--- last {TAIL_LINES} lines ---", *lines[-TAIL_LINES:]]
-    return f"log: {log_path}\n" + "\n".join(report)
-
-
 def test_fabric_testbench(fabric_model):
     name, params, runner, build_dir = fabric_model
     seed = int(os.environ.get("TESSERA_SEED", "1"))
@@ -88,4 +63,5 @@ def test_fabric_testbench(fabric_model):
         assert total >= 9, f"only {total} cocotb tests ran"
         return
     pytest.fail(f"fabric testbench, shape {name}, seed {seed}: {failure}\n"
-                + failure_report(Path(build_dir) / f"{TEST_MODULE}.log"), pytrace=False)
+                + failure_report(Path(build_dir) / f"{TEST_MODULE}.log", TEST_MODULE),
+                pytrace=False)

@@ -9,14 +9,13 @@ repeat).
 
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
 
 from tessera.hdl.emit import ROUTER_TOP, router_verilog
 from tessera.hdl.params import resolve_params
-from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, run_tests
+from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, failure_report, run_tests
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +32,6 @@ PARAM_SETS = {
     "wide": resolve_params("default", overrides={"data_width": 64, "queue_depth": 8}),
 }
 
-# Lines of the log shown for each failed cocotb test (the end of its traceback), and for a
-# simulation that died before running tests.
-ERROR_LINES = 14
-TAIL_LINES = 60
-
 
 @pytest.fixture(scope="module", params=sorted(PARAM_SETS))
 def router_model(request):
@@ -46,24 +40,6 @@ def router_model(request):
     runner, build_dir = build(f"router-{request.param}", router_verilog(params),
                               toplevel=ROUTER_TOP)
     return request.param, params, runner, build_dir
-
-
-def failure_report(log_path):
-    """Each failed cocotb test with the end of its traceback, or the log's tail."""
-    try:
-        lines = Path(log_path).read_text(errors="replace").splitlines()
-    except OSError as e:
-        return f"log {log_path} unreadable: {e}"
-    report = []
-    for k, line in enumerate(lines):
-        if re.search(rf"{TEST_MODULE}\.\S+ failed$", line):
-            # The traceback runs until the regression manager's next line.
-            end = next((j for j in range(k + 1, len(lines)) if "cocotb.regression" in lines[j]),
-                       len(lines))
-            report += [line.strip(), *lines[k + 1:end][-ERROR_LINES:], ""]
-    if not report:
-        report = [f"--- last {TAIL_LINES} lines ---", *lines[-TAIL_LINES:]]
-    return f"log: {log_path}\n" + "\n".join(report)
 
 
 def test_router_testbench(router_model):
@@ -79,4 +55,5 @@ def test_router_testbench(router_model):
         assert total >= 30, f"only {total} cocotb tests ran"
         return
     pytest.fail(f"router testbench, parameter set {name!r}, seed {seed}: {failure}\n"
-                + failure_report(Path(build_dir) / f"{TEST_MODULE}.log"), pytrace=False)
+                + failure_report(Path(build_dir) / f"{TEST_MODULE}.log", TEST_MODULE),
+                pytrace=False)

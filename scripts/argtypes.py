@@ -1,0 +1,92 @@
+"""Argument types and small helpers shared by the command-line front ends."""
+
+import argparse
+import json
+import sys
+import time
+
+__all__ = ["progress", "positive_int", "positive_float", "name_list", "int_list", "shape_list",
+           "write_json"]
+
+
+def progress():
+    """A progress printer for long steps: elapsed seconds, then the step, on stderr."""
+    start = time.perf_counter()
+
+    def say(message):
+        print(f"[{time.perf_counter() - start:7.1f} s] {message}", file=sys.stderr, flush=True)
+    return say
+
+
+def positive_int(text):
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {value}")
+    return value
+
+
+def name_list(choices):
+    """A parser of comma-separated names, each one of ``choices``."""
+    def parse(text):
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        bad = [n for n in names if n not in choices]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(
+                f"must be a comma-separated list of {', '.join(choices)}, not {text!r}")
+        return names
+    return parse
+
+
+def int_list(text):
+    try:
+        values = [int(n, 0) for n in text.split(",") if n.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a comma-separated list of integers, not {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"must name at least one integer, not {text!r}")
+    return values
+
+
+def shape_list(text, *, allow_tile=False):
+    """Comma-separated shapes ``RxC`` (and ``tile`` if ``allow_tile``) -> list of ``(R, C)``."""
+    shapes = []
+    for item in (i.strip().lower() for i in text.split(",")):
+        if not item:
+            continue
+        if allow_tile and item == "tile":
+            shapes.append("tile")
+            continue
+        try:
+            rows, cols = (int(v) for v in item.split("x"))
+        except ValueError:
+            rows = cols = 0
+        if rows < 1 or cols < 1:
+            kinds = "'tile' or RxC" if allow_tile else "RxC"
+            raise argparse.ArgumentTypeError(
+                f"shapes must be {kinds} like 4x4,16x16, not {text!r}")
+        shapes.append((rows, cols))
+    if not shapes:
+        raise argparse.ArgumentTypeError(f"must name at least one shape, not {text!r}")
+    return shapes
+
+
+def write_json(path, report):
+    """Write ``report`` as JSON to ``path``; nothing when ``path`` is empty."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
