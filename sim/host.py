@@ -551,14 +551,7 @@ class HostWatchdog(Watchdog):
                 notes.append(f"{len(waiting)} {noun} outstanding: {shown}{more}")
             if notes:
                 parts.append(f"{sink.name} {', '.join(notes)}")
-        for source in self.sources:
-            notes = []
-            if source.pending:
-                notes.append(f"has {source.pending} wavelets queued")
-            if source.stalled:
-                notes.append("valid but not ready")
-            if notes:
-                parts.append(f"{source.name} {', '.join(notes)}")
+        parts += self.source_notes()
         return f"no progress for {cycles} cycles: " + ("; ".join(parts) or "no port stalled")
 
 

@@ -580,6 +580,12 @@ class Watchdog:
                 notes.append("valid but not ready")
             if notes:
                 parts.append(f"{sink.name} {', '.join(notes)}")
+        parts += self.source_notes()
+        return f"no progress for {cycles} cycles: " + ("; ".join(parts) or "no port stalled")
+
+    def source_notes(self):
+        """One note per source that holds wavelets or is stalled."""
+        parts = []
         for source in self.sources:
             notes = []
             if source.pending:
@@ -588,7 +594,7 @@ class Watchdog:
                 notes.append("valid but not ready")
             if notes:
                 parts.append(f"{source.name} {', '.join(notes)}")
-        return f"no progress for {cycles} cycles: " + ("; ".join(parts) or "no port stalled")
+        return parts
 
     async def watch(self):
         """Return never; raise :class:`WatchdogTimeout` once stuck for ``limit`` cycles."""
