@@ -27,7 +27,8 @@ import shutil
 import time
 from pathlib import Path
 
-from .bench_router import _AmaranthBus, _CocotbBus, _table, machine_info
+from .bench_router import (AmaranthBus, CocotbBus, format_table, machine_info,
+                           start_clock_and_reset)
 from .network_harness import RATE_ONE, NetworkHarness, TrafficPattern, router_verilog
 
 __all__ = ["HARNESS_TOP", "PATTERNS", "DEFAULT_LOADS", "VERILATOR_VARIANTS",
@@ -298,7 +299,7 @@ def run_amaranth(params, plan, *, buckets=32):
 
     async def testbench(ctx):
         out["setup_seconds"] = time.perf_counter() - start
-        out["result"] = await run_plan(_AmaranthBus(ctx, harness), plan, buckets=buckets)
+        out["result"] = await run_plan(AmaranthBus(ctx, harness), plan, buckets=buckets)
 
     sim.add_testbench(testbench)
     sim.run()
@@ -362,14 +363,9 @@ if cocotb is not None:
     @cocotb.test()
     async def network_benchmark(dut):
         """The cocotb side of :func:`run_verilator`: run the plan file, write the results."""
-        from cocotb.clock import Clock
-        from cocotb.triggers import ClockCycles
         plan = json.loads(Path(os.environ[PLAN_ENV]).read_text())
-        Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start()
-        dut.rst.value = 1
-        await ClockCycles(dut.clk, 2)
-        dut.rst.value = 0
-        result = await run_plan(_CocotbBus(dut), plan, buckets=plan["buckets"])
+        await start_clock_and_reset(dut, CLOCK_PERIOD_NS)
+        result = await run_plan(CocotbBus(dut), plan, buckets=plan["buckets"])
         Path(plan["result_path"]).write_text(json.dumps(result))
 
 
@@ -564,7 +560,7 @@ def format_network_report(report):
     out += ["", "Zero-load latency, one packet from (0, 0) into an idle mesh"]
     rows = [[z["hops"], f"({z['dst'][0]}, {z['dst'][1]})",
              "-" if z["latency"] is None else z["latency"]] for z in fig["zero_load"]]
-    out.append(_table(["hops", "destination", "latency (cycles)"], rows))
+    out.append(format_table(["hops", "destination", "latency (cycles)"], rows))
     if fig["per_hop"]:
         out.append(f"fit: {fig['per_hop']['cycles_per_hop']:.3f} cycles per hop + "
                    f"{fig['per_hop']['intercept']:.2f} cycles fixed")
@@ -581,7 +577,7 @@ def format_network_report(report):
                          p99, q["p99_resolution"], q["max_latency"], q["packets"],
                          q["misdelivered"],
                          "-" if not q["cycles_per_second"] else f"{q['cycles_per_second']:.0f}"])
-        out.append(_table(["load", "offered", "accepted", "dropped", "mean", "p99",
+        out.append(format_table(["load", "offered", "accepted", "dropped", "mean", "p99",
                            "p99 bucket", "max", "packets", "misdelivered", "sim cycles/s"],
                           rows))
         d = p["drain"]
@@ -615,7 +611,7 @@ def format_verilator_report(report):
                      "-" if r["verilog_seconds"] is None else f"{r['verilog_seconds']:.1f}",
                      f"{r['build_seconds']:.1f}", r["cycles"],
                      f"{r['cycles_per_second']:.0f}", f"{r['accepted']:.3f}"])
-    out.append(_table(["mesh", "simulator", "variant", "extra args", "Verilog s",
+    out.append(format_table(["mesh", "simulator", "variant", "extra args", "Verilog s",
                        "build s", "cycles", "cycles/s", "accepted"], rows))
     out.append("(Amaranth's 'build s' is elaboration and simulator set-up)")
     best = {}

@@ -47,7 +47,8 @@ from .wavelets import Wavelet, WaveletCodec
 __all__ = ["TrafficPattern", "TRAFFIC_PATTERNS", "HARNESS_TOP", "ROUTER_XY",
            "VERILATOR_VARIANTS", "DEFAULT_VERILATOR_VARIANT", "WAIT_MODES", "router_plan",
            "run_plan", "run_amaranth", "run_verilator", "run_verilator_cpp", "bench_router",
-           "format_router_report", "machine_info"]
+           "format_router_report", "machine_info", "AmaranthBus", "CocotbBus", "format_table",
+           "start_clock_and_reset"]
 
 # Top-level module name of the harness when emitted as Verilog.
 HARNESS_TOP = "tessera_router_harness"
@@ -380,7 +381,7 @@ def _harness_value(harness, path):
     return Value.cast(obj)
 
 
-class _AmaranthBus:
+class AmaranthBus:
     """:func:`run_plan` adapter for Amaranth's simulator."""
     modes = WAIT_MODES["amaranth"]
 
@@ -416,7 +417,7 @@ class _AmaranthBus:
         return time.perf_counter() - start
 
 
-class _CocotbBus:
+class CocotbBus:
     """:func:`run_plan` adapter for a cocotb test (the harness ports as cocotb handles)."""
     modes = WAIT_MODES["verilator"]
 
@@ -645,6 +646,16 @@ def run_verilator_cpp(params, plan, *, variant=DEFAULT_VERILATOR_VARIANT, fresh=
     }
 
 
+async def start_clock_and_reset(dut, period_ns=CLOCK_PERIOD_NS):
+    """Start ``dut.clk`` and hold ``dut.rst`` for two cycles (the cocotb side of a harness)."""
+    from cocotb.clock import Clock
+    from cocotb.triggers import ClockCycles
+    Clock(dut.clk, period_ns, unit="ns").start()
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+
+
 try:
     import cocotb
 except ImportError:  # pragma: no cover - cocotb is a dependency; this only keeps imports light
@@ -654,14 +665,9 @@ if cocotb is not None:
     @cocotb.test()
     async def router_benchmark(dut):
         """The cocotb side of :func:`run_verilator`: run the plan file, write the results."""
-        from cocotb.clock import Clock
-        from cocotb.triggers import ClockCycles
         plan = json.loads(Path(os.environ[PLAN_ENV]).read_text())
-        Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start()
-        dut.rst.value = 1
-        await ClockCycles(dut.clk, 2)
-        dut.rst.value = 0
-        result = await run_plan(_CocotbBus(dut), plan)
+        await start_clock_and_reset(dut)
+        result = await run_plan(CocotbBus(dut), plan)
         Path(plan["result_path"]).write_text(json.dumps(result))
 
 
@@ -680,7 +686,7 @@ def run_amaranth(params, plan):
 
     async def testbench(ctx):
         out["setup_seconds"] = time.perf_counter() - start
-        out["result"] = await run_plan(_AmaranthBus(ctx, harness), plan)
+        out["result"] = await run_plan(AmaranthBus(ctx, harness), plan)
 
     sim.add_testbench(testbench)
     sim.run()
@@ -903,7 +909,7 @@ def bench_router(params, *, cycles=200_000, amaranth_cycles=10_000, cpp_cycles=2
     return report
 
 
-def _table(header, rows):
+def format_table(header, rows):
     widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
     line = lambda r: "  ".join(str(c).rjust(w) if k else str(c).ljust(w)
                                for k, (c, w) in enumerate(zip(r, widths))).rstrip()
@@ -946,7 +952,7 @@ def format_router_report(report):
     out += ["", "Zero-load latency, RAMP input to each output (cycles from acceptance to "
                 "departure)"]
     rows = [[s, *[("-" if c is None else c) for c in sims[s]["latency"]]] for s in sims]
-    out.append(_table(["simulator", *names], rows))
+    out.append(format_table(["simulator", *names], rows))
 
     out += ["", "Throughput per output (wavelets/cycle, outputs always ready; 'bound': "
                 "min(1, what always-valid inputs offer the output))"]
@@ -958,7 +964,7 @@ def format_router_report(report):
             p = sims[s]["patterns"][name]
             rows.append(["", s, p["cycles"], *[f"{t:.4f}" for t in p["throughput"]],
                          f"{sum(p['throughput']):.3f}", p["misroutes"]])
-    out.append(_table(["pattern", "simulator", "cycles", *names, "total", "misroutes"], rows))
+    out.append(format_table(["pattern", "simulator", "cycles", *names, "total", "misroutes"], rows))
 
     out += ["", "Share of delivered wavelets by source input (fairness)"]
     rows = []
@@ -969,7 +975,7 @@ def format_router_report(report):
             shares = [f"{sh:.4f}" if o else "-" for sh, o in zip(p["shares"], on)]
             delivered = " ".join(str(d) for d, o in zip(p["delivered"], on) if o)
             rows.append(["" if k else name, s, *shares, delivered])
-    out.append(_table(["pattern", "simulator", *names, "wavelets delivered"], rows))
+    out.append(format_table(["pattern", "simulator", *names, "wavelets delivered"], rows))
 
     out += ["", "Simulation speed (simulated cycles per second of wall time; harness + router)"]
     columns = [(s, mode) for s in sims for mode in cfg["wait_modes"][s]]
@@ -987,7 +993,7 @@ def format_router_report(report):
         rows.append(row)
     header = ["pattern", *[f"{s} {mode}" for s, mode in columns],
               *[f"{s}/amaranth" for s in ratios]]
-    out.append(_table(header, rows))
+    out.append(format_table(header, rows))
     if ratios:
         out.append("(ratios: the fastest wait mode of each simulator)")
 
@@ -1009,5 +1015,5 @@ def format_router_report(report):
         rows.append(["Amaranth simulator set-up (elaborate + compile)",
                      f"{b['amaranth_setup_seconds']:.2f} s"])
         rows.append(["Amaranth run (set-up + all phases)", f"{b['amaranth_run_seconds']:.2f} s"])
-    out.append(_table(["step", "time"], rows))
+    out.append(format_table(["step", "time"], rows))
     return "\n".join(out)

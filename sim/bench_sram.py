@@ -112,7 +112,7 @@ def bench_sram_fpga(presets=("default", "wse"), *, build_root, device=DEFAULT_DE
 
 def format_sram_report(report):
     """The report of :func:`bench_sram_fpga` as a table, one column per preset."""
-    from .bench_router import _table
+    from .bench_router import format_table
     cfg = report["config"]
     designs = report["designs"]
     presets = list(designs)
@@ -151,7 +151,7 @@ def format_sram_report(report):
         f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}, Python {m['python']}, "
         f"load average at start {m['load_average']}",
         "",
-        _table(["figure", *presets], rows),
+        format_table(["figure", *presets], rows),
     ])
 
 

@@ -411,7 +411,7 @@ def _versions():
 
 def format_fpga_report(report):
     """The report of :func:`bench_fpga` as readable text."""
-    from .bench_router import _table
+    from .bench_router import format_table
     cfg = report["config"]
     designs = report["designs"]
     out = ["FPGA benchmark: one router, synthesised and placed for ECP5", ""]
@@ -471,7 +471,7 @@ def format_fpga_report(report):
     row("time: yosys / nextpnr (all seeds), s", lambda d: (
         f"{d['seconds']['yosys']:.1f} / "
         f"{sum(v for k, v in d['seconds'].items() if k.startswith('nextpnr')):.1f}"))
-    out += ["", _table(["figure", *labels], rows), ""]
+    out += ["", format_table(["figure", *labels], rows), ""]
     for label, d in designs.items():
         cp = d["runs"][0]["critical_path"]
         out.append(f"critical path ({label}, seed {d['runs'][0]['seed']}): {cp['from']} -> "
@@ -700,7 +700,7 @@ def _fit_estimates(report):
 
 def format_fpga_fabric_report(report):
     """The report of :func:`bench_fpga_fabric` as readable text."""
-    from .bench_router import _table
+    from .bench_router import format_table
     cfg, p, designs = report["config"], report["params"], report["designs"]
     cap = cfg["capacity"]
     out = ["FPGA benchmark: a tile and fabrics, synthesised and placed for ECP5", ""]
@@ -750,7 +750,7 @@ def format_fpga_fabric_report(report):
         f"{d['seconds']['yosys']:.0f} / "
         + (f"{sum(v for k, v in d['seconds'].items() if k.startswith('nextpnr')):.0f}"
            if d["placed"] else "-")))
-    out += ["", _table(["figure", *labels], rows), ""]
+    out += ["", format_table(["figure", *labels], rows), ""]
     for label, d in designs.items():
         if d["runs"]:
             cp = d["runs"][0]["critical_path"]
@@ -778,5 +778,5 @@ def format_fpga_fabric_report(report):
             prow.append([title, v["luts"], f"{100 * v['luts'] / total:.0f}%", v["ffs"],
                          v["dp16kd"]])
         out += ["", "tile breakdown (synth_ecp5 -noflatten; LUT4 incl. carry and LUT-RAM; "
-                    f"total {total}):", _table(["part", "LUT4", "share", "FF", "DP16KD"], prow)]
+                    f"total {total}):", format_table(["part", "LUT4", "share", "FF", "DP16KD"], prow)]
     return "\n".join(out)
