@@ -10,9 +10,8 @@ banks map onto block RAM rather than LUTs.
 
 Two kinds of port share the banks:
 
-- the agent port, the members ``addr``, ``read``, ``write``, ``wdata``, ``rdata``: one word
-  address over the whole memory, for the tile's memory agent (host loads and read-back, wavelets
-  from the router's RAMP).
+- ``agent`` (a :class:`MemoryPortSignature`): one word address over the whole memory, for the
+  tile's memory agent (host loads and read-back, wavelets from the router's RAMP).
 - ``lanes[k]``: bank ``k``'s read and write ports by row, for the compute core.
 
 When the agent and lane ``k`` want the same port (read or write) of bank ``k`` in the same cycle,
@@ -26,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from .params import ParamError
 
-__all__ = ["BankPortSignature", "TileMemory", "word_location", "word_address"]
+__all__ = ["BankPortSignature", "MemoryPortSignature", "TileMemory", "word_location", "word_address"]
 
 
 def _check_memory_params(params):
@@ -64,6 +63,61 @@ def word_location(addr, banks):
 def word_address(bank, row, banks):
     """The word address of ``row`` in ``bank``: the inverse of :func:`word_location`."""
     return row * banks + bank
+
+
+class MemoryPortSignature(wiring.Signature):
+    """The agent port: one word address over the whole memory, as the initiator sees it.
+
+    Parameters
+    ----------
+    data_width : int
+        Bits of a word.
+    total_words : int
+        Words in the memory.
+
+    Members
+    -------
+    addr : ``Out(range(total_words))``
+        Word address. A write to an address of ``total_words`` or more is ignored; a read of one
+        returns an unspecified word.
+    read : ``Out(1)``
+        Read ``addr``; the word is on ``rdata`` in the next cycle.
+    write : ``Out(1)``
+        Write ``wdata`` to ``addr`` at the end of this cycle.
+    wdata : ``Out(data_width)``
+    rdata : ``In(data_width)``
+        The word read in the previous cycle (unspecified after a cycle without ``read``).
+    """
+
+    def __init__(self, *, data_width, total_words):
+        self._data_width = data_width
+        self._total_words = total_words
+        super().__init__({
+            "addr": Out(range(total_words)),
+            "read": Out(1),
+            "write": Out(1),
+            "wdata": Out(data_width),
+            "rdata": In(data_width),
+        })
+
+    @property
+    def data_width(self):
+        return self._data_width
+
+    @property
+    def total_words(self):
+        return self._total_words
+
+    def __eq__(self, other):
+        return (isinstance(other, MemoryPortSignature) and self.data_width == other.data_width
+                and self.total_words == other.total_words)
+
+    def __hash__(self):
+        return hash((MemoryPortSignature, self.data_width, self.total_words))
+
+    def __repr__(self):
+        return (f"MemoryPortSignature(data_width={self.data_width}, "
+                f"total_words={self.total_words})")
 
 
 class BankPortSignature(wiring.Signature):
@@ -152,17 +206,9 @@ class TileMemory(wiring.Component):
 
     Members
     -------
-    addr : ``In(range(total_words))``
-        The agent's word address. Writes to an address of ``total_words`` or more are ignored;
-        reads of one return an unspecified word.
-    read : ``In(1)``
-        The agent reads ``addr``; the word is on ``rdata`` in the next cycle.
-    write : ``In(1)``
-        The agent writes ``wdata`` to ``addr``.
-    wdata : ``In(data_width)``
-    rdata : ``Out(data_width)``
-        The word the agent read in the previous cycle (unspecified after a cycle without
-        ``read``).
+    agent : ``In(MemoryPortSignature(data_width=..., total_words=...))``
+        The memory agent's port: a word address over the whole memory, reads with one cycle of
+        latency.
     lanes : ``In(BankPortSignature(data_width=..., bank_words=...)).array(banks)``
         ``lanes[k]`` reads and writes bank ``k`` by row. The agent has priority: a lane's read
         (write) is not taken in a cycle in which the agent reads (writes) the same bank, and its
@@ -184,11 +230,8 @@ class TileMemory(wiring.Component):
         self._bank_words = sram_bytes // (banks * data_width // 8)
         self._total_words = banks * self._bank_words
         super().__init__({
-            "addr": In(range(self._total_words)),
-            "read": In(1),
-            "write": In(1),
-            "wdata": In(data_width),
-            "rdata": Out(data_width),
+            "agent": In(MemoryPortSignature(data_width=data_width,
+                                            total_words=self._total_words)),
             "lanes": In(BankPortSignature(data_width=data_width,
                                           bank_words=self._bank_words)).array(banks),
         })
@@ -226,21 +269,22 @@ class TileMemory(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        agent = self.agent
         bank_bits = (self._banks - 1).bit_length()
 
         # The low address bits pick the bank, the rest the row (banks is a power of two).
         agent_bank = Signal(range(self._banks))
         agent_row = Signal(range(self._bank_words))
         if bank_bits:
-            m.d.comb += agent_bank.eq(self.addr[:bank_bits])
-        m.d.comb += agent_row.eq(self.addr[bank_bits:])
+            m.d.comb += agent_bank.eq(agent.addr[:bank_bits])
+        m.d.comb += agent_row.eq(agent.addr[bank_bits:])
         # Only a power-of-two total fills the address field; otherwise the field can name
         # words that do not exist, and writing one must not alias onto one that does.
         agent_write = Signal()
         if self._total_words & (self._total_words - 1):
-            m.d.comb += agent_write.eq(self.write & (self.addr < self._total_words))
+            m.d.comb += agent_write.eq(agent.write & (agent.addr < self._total_words))
         else:
-            m.d.comb += agent_write.eq(self.write)
+            m.d.comb += agent_write.eq(agent.write)
 
         bank_rdata = []
         for k in range(self._banks):
@@ -256,7 +300,7 @@ class TileMemory(wiring.Component):
             agent_reads = Signal(name=f"agent_reads_{k}")
             agent_writes = Signal(name=f"agent_writes_{k}")
             m.d.comb += [
-                agent_reads.eq(self.read & (agent_bank == k)),
+                agent_reads.eq(agent.read & (agent_bank == k)),
                 agent_writes.eq(agent_write & (agent_bank == k)),
                 lane.read_grant.eq(~agent_reads),
                 lane.write_grant.eq(~agent_writes),
@@ -268,7 +312,7 @@ class TileMemory(wiring.Component):
             with m.Else():
                 m.d.comb += [rp.addr.eq(lane.read_row), rp.en.eq(lane.read)]
             with m.If(agent_writes):
-                m.d.comb += [wp.addr.eq(agent_row), wp.data.eq(self.wdata), wp.en.eq(1)]
+                m.d.comb += [wp.addr.eq(agent_row), wp.data.eq(agent.wdata), wp.en.eq(1)]
             with m.Else():
                 m.d.comb += [wp.addr.eq(lane.write_row), wp.data.eq(lane.wdata),
                              wp.en.eq(lane.write)]
@@ -276,7 +320,7 @@ class TileMemory(wiring.Component):
 
         # The agent's word comes from the bank it addressed in the previous cycle.
         read_bank = Signal(range(self._banks))
-        with m.If(self.read):
+        with m.If(agent.read):
             m.d.sync += read_bank.eq(agent_bank)
-        m.d.comb += self.rdata.eq(Array(bank_rdata)[read_bank])
+        m.d.comb += agent.rdata.eq(Array(bank_rdata)[read_bank])
         return m

@@ -17,7 +17,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .router import Router
-from .sram import TileMemory
+from .sram import MemoryPortSignature, TileMemory
 from .wavelet import Direction, header_layout, route_write_layout, wavelet_stream
 
 __all__ = ["AgentOp", "AgentStatus", "MESH_DIRECTIONS", "agent_info_layout", "RampSplit",
@@ -118,8 +118,8 @@ class MemoryAgent(wiring.Component):
         Addressed requests (from :class:`RampSplit`).
     out : ``Out(wavelet_stream)``
         Replies, to the router's RAMP input; each a contiguous addressed packet.
-    addr, read, write, wdata : ``Out``; rdata : ``In``
-        The agent port of :class:`TileMemory` (read data one cycle after ``read``).
+    memory : ``Out(MemoryPortSignature(...))``
+        To :class:`TileMemory`'s agent port (read data one cycle after ``read``).
     config : ``Out(stream.Signature(route_write_layout))``
         Route-table writes to the router.
     colored_count, colored_checksum, misroutes : ``In``
@@ -135,11 +135,7 @@ class MemoryAgent(wiring.Component):
         super().__init__({
             "inp": In(wavelet_stream(params)),
             "out": Out(wavelet_stream(params)),
-            "addr": Out(range(self._total_words)),
-            "read": Out(1),
-            "write": Out(1),
-            "wdata": Out(w),
-            "rdata": In(w),
+            "memory": Out(MemoryPortSignature(data_width=w, total_words=self._total_words)),
             "config": Out(stream.Signature(route_write_layout(params))),
             "colored_count": In(w),
             "colored_checksum": In(w),
@@ -173,8 +169,8 @@ class MemoryAgent(wiring.Component):
 
         in_range = addr < total
         m.d.comb += [
-            self.addr.eq(addr[:len(self.addr)]),
-            self.wdata.eq(word.data),
+            self.memory.addr.eq(addr[:len(self.memory.addr)]),
+            self.memory.wdata.eq(word.data),
             self.config.payload.eq(word.data[:len(self.config.payload.as_value())]),
         ]
 
@@ -219,7 +215,7 @@ class MemoryAgent(wiring.Component):
             with m.State("WRITE"):
                 m.d.comb += [
                     self.inp.ready.eq(1),
-                    self.write.eq(take & in_range),
+                    self.memory.write.eq(take & in_range),
                 ]
                 with m.If(take):
                     m.d.sync += addr.eq(addr + 1)
@@ -295,7 +291,7 @@ class MemoryAgent(wiring.Component):
                     with m.Else():
                         # The first word's read goes out as the status leaves, so the
                         # word follows it in the next cycle.
-                        m.d.comb += self.read.eq(1)
+                        m.d.comb += self.memory.read.eq(1)
                         m.d.sync += [in_flight.eq(1), addr.eq(addr + 1), count.eq(count - 1)]
                         m.next = "READ_DATA"
 
@@ -305,9 +301,9 @@ class MemoryAgent(wiring.Component):
                 # skid fills only when no read is issued, so both are never held at once.)
                 issue = (count != 0) & (~(in_flight | skid_valid) | self.out.ready)
                 m.d.comb += [
-                    self.read.eq(issue),
+                    self.memory.read.eq(issue),
                     self.out.valid.eq(skid_valid | in_flight),
-                    self.out.payload.data.eq(Mux(skid_valid, skid_data, self.rdata)),
+                    self.out.payload.data.eq(Mux(skid_valid, skid_data, self.memory.rdata)),
                     self.out.payload.addressed.eq(1),
                     # The last word: nothing left to issue and no other word held.
                     self.out.payload.last.eq((count == 0) & ~(skid_valid & in_flight)),
@@ -319,7 +315,7 @@ class MemoryAgent(wiring.Component):
                     with m.If(self.out.ready):
                         m.d.sync += skid_valid.eq(0)
                 with m.Elif(in_flight & ~self.out.ready):
-                    m.d.sync += [skid_valid.eq(1), skid_data.eq(self.rdata)]
+                    m.d.sync += [skid_valid.eq(1), skid_data.eq(self.memory.rdata)]
                 with m.If(self.out.valid & self.out.ready & self.out.payload.last):
                     m.next = "REQUEST"
 
@@ -400,12 +396,8 @@ class Tile(wiring.Component):
         wiring.connect(m, split.core, colors.inp)
         wiring.connect(m, agent.out, router.inp[Direction.RAMP])
         wiring.connect(m, agent.config, router.config)
+        wiring.connect(m, agent.memory, memory.agent)
         m.d.comb += [
-            memory.addr.eq(agent.addr),
-            memory.read.eq(agent.read),
-            memory.write.eq(agent.write),
-            memory.wdata.eq(agent.wdata),
-            agent.rdata.eq(memory.rdata),
             agent.colored_count.eq(colors.count),
             agent.colored_checksum.eq(colors.checksum),
             agent.misroutes.eq(router.misroutes),

@@ -16,7 +16,8 @@ from amaranth.lib.wiring import Out
 from amaranth.sim import Simulator
 
 from tessera.hdl.params import resolve_params
-from tessera.hdl.sram import BankPortSignature, TileMemory, word_address, word_location
+from tessera.hdl.sram import (BankPortSignature, MemoryPortSignature, TileMemory, word_address,
+                               word_location)
 from tessera.sim.amaranth_sim import run_simulation
 
 DEFAULT = resolve_params("default")
@@ -65,36 +66,36 @@ def inspected(dut):
 def idle(ctx, dut):
     """Agent and every lane request nothing."""
     for name in ("read", "write"):
-        ctx.set(getattr(dut, name), 0)
+        ctx.set(getattr(dut.agent, name), 0)
     for lane in dut.lanes:
         ctx.set(lane.read, 0)
         ctx.set(lane.write, 0)
 
 
 async def agent_write(ctx, dut, addr, value):
-    ctx.set(dut.addr, addr)
-    ctx.set(dut.wdata, value)
-    ctx.set(dut.write, 1)
+    ctx.set(dut.agent.addr, addr)
+    ctx.set(dut.agent.wdata, value)
+    ctx.set(dut.agent.write, 1)
     await ctx.tick()
-    ctx.set(dut.write, 0)
+    ctx.set(dut.agent.write, 0)
 
 
 async def agent_read(ctx, dut, addr):
-    ctx.set(dut.addr, addr)
-    ctx.set(dut.read, 1)
+    ctx.set(dut.agent.addr, addr)
+    ctx.set(dut.agent.read, 1)
     await ctx.tick()
-    ctx.set(dut.read, 0)
-    return ctx.get(dut.rdata)
+    ctx.set(dut.agent.read, 0)
+    return ctx.get(dut.agent.rdata)
 
 
 async def fill(ctx, dut, salt=0):
     """Write :func:`pattern` to every word through the agent, one word per cycle."""
-    ctx.set(dut.write, 1)
+    ctx.set(dut.agent.write, 1)
     for addr in range(dut.total_words):
-        ctx.set(dut.addr, addr)
-        ctx.set(dut.wdata, pattern(addr, dut.data_width, salt))
+        ctx.set(dut.agent.addr, addr)
+        ctx.set(dut.agent.wdata, pattern(addr, dut.data_width, salt))
         await ctx.tick()
-    ctx.set(dut.write, 0)
+    ctx.set(dut.agent.write, 0)
 
 
 # --- parameters and interface --------------------------------------------------------------------
@@ -135,10 +136,15 @@ def test_organisation_of_the_presets(preset, banks, bank_words, total_words):
 def test_signature_members():
     dut = inspected(TileMemory(MEMORIES["four_banks"]))
     members = dut.signature.members
-    assert {name: (m.flow.name, m.shape if m.is_port else None) for name, m in members.items()
-            if name != "lanes"} == {
-        "addr": ("In", range(12)), "read": ("In", 1), "write": ("In", 1), "wdata": ("In", 32),
-        "rdata": ("Out", 32)}
+    assert set(members) == {"agent", "lanes"}
+    agent = members["agent"]
+    assert agent.flow.name == "In"
+    # Unflipped, the agent port as the agent sees it: requests out, read data in.
+    port = agent.signature.flip()
+    assert port == MemoryPortSignature(data_width=32, total_words=12)
+    assert {name: (m.flow.name, m.shape) for name, m in port.members.items()} == {
+        "addr": ("Out", range(12)), "read": ("Out", 1), "write": ("Out", 1),
+        "wdata": ("Out", 32), "rdata": ("In", 32)}
     lanes = members["lanes"]
     assert lanes.flow.name == "In" and lanes.dimensions == (4,)
     # The member is the flipped signature; unflipped, it is the lane as the core sees it:
@@ -191,19 +197,19 @@ def test_every_word_written_then_read_back_to_back(name):
     async def testbench(ctx):
         await fill(ctx, dut)
         # One read per cycle: each word arrives in the cycle after its address.
-        ctx.set(dut.read, 1)
+        ctx.set(dut.agent.read, 1)
         for addr in range(dut.total_words):
-            ctx.set(dut.addr, addr)
+            ctx.set(dut.agent.addr, addr)
             await ctx.tick()
-            assert ctx.get(dut.rdata) == pattern(addr, dut.data_width), f"word {addr}"
+            assert ctx.get(dut.agent.rdata) == pattern(addr, dut.data_width), f"word {addr}"
         # Overwrite everything with other words, read again, backwards this time.
-        ctx.set(dut.read, 0)
+        ctx.set(dut.agent.read, 0)
         await fill(ctx, dut, salt=7)
-        ctx.set(dut.read, 1)
+        ctx.set(dut.agent.read, 1)
         for addr in reversed(range(dut.total_words)):
-            ctx.set(dut.addr, addr)
+            ctx.set(dut.agent.addr, addr)
             await ctx.tick()
-            assert ctx.get(dut.rdata) == pattern(addr, dut.data_width, 7), f"word {addr}"
+            assert ctx.get(dut.agent.rdata) == pattern(addr, dut.data_width, 7), f"word {addr}"
     run(dut, testbench)
 
 
@@ -232,17 +238,17 @@ def test_read_latency_is_exactly_one_cycle():
         await agent_write(ctx, dut, 6, 0x66)
         assert await agent_read(ctx, dut, 5) == 0x55
         # Cycle t: ask for word 6; rdata still shows the previous read (no combinational path).
-        ctx.set(dut.addr, 6)
-        ctx.set(dut.read, 1)
-        assert ctx.get(dut.rdata) == 0x55
+        ctx.set(dut.agent.addr, 6)
+        ctx.set(dut.agent.read, 1)
+        assert ctx.get(dut.agent.rdata) == 0x55
         await ctx.tick()
         # Cycle t + 1: word 6.
-        ctx.set(dut.read, 0)
-        ctx.set(dut.addr, 5)
-        assert ctx.get(dut.rdata) == 0x66
+        ctx.set(dut.agent.read, 0)
+        ctx.set(dut.agent.addr, 5)
+        assert ctx.get(dut.agent.rdata) == 0x66
         # Without a new read it holds; changing addr alone reads nothing.
         await ctx.tick()
-        assert ctx.get(dut.rdata) == 0x66
+        assert ctx.get(dut.agent.rdata) == 0x66
 
         # The same through a lane: word 6 is row 3 of bank 0.
         lane = dut.lanes[0]
@@ -265,13 +271,13 @@ def test_write_is_seen_by_a_read_in_the_same_cycle_and_after():
     async def testbench(ctx):
         await agent_write(ctx, dut, 3, 0x1111)
         # Write and read word 3 in one cycle: the read returns the new word.
-        ctx.set(dut.addr, 3)
-        ctx.set(dut.wdata, 0x2222)
-        ctx.set(dut.write, 1)
-        ctx.set(dut.read, 1)
+        ctx.set(dut.agent.addr, 3)
+        ctx.set(dut.agent.wdata, 0x2222)
+        ctx.set(dut.agent.write, 1)
+        ctx.set(dut.agent.read, 1)
         await ctx.tick()
         idle(ctx, dut)
-        assert ctx.get(dut.rdata) == 0x2222
+        assert ctx.get(dut.agent.rdata) == 0x2222
         assert await agent_read(ctx, dut, 3) == 0x2222
     run(dut, testbench)
 
@@ -354,18 +360,18 @@ def test_agent_read_wins_a_bank_and_the_lane_retries():
         for k, lane in enumerate(dut.lanes):
             ctx.set(lane.read_row, 2)              # words 8 .. 11
             ctx.set(lane.read, 1)
-        ctx.set(dut.addr, 5)                       # bank 1, row 1
-        ctx.set(dut.read, 1)
+        ctx.set(dut.agent.addr, 5)                       # bank 1, row 1
+        ctx.set(dut.agent.read, 1)
         assert [ctx.get(lane.read_grant) for lane in dut.lanes] == [1, 0, 1, 1]
         assert [ctx.get(lane.write_grant) for lane in dut.lanes] == [1, 1, 1, 1], \
             "a read takes only the read port"
         await ctx.tick()
-        assert ctx.get(dut.rdata) == pattern(5, 32), "the agent got its word"
+        assert ctx.get(dut.agent.rdata) == pattern(5, 32), "the agent got its word"
         assert [ctx.get(dut.lanes[k].rdata) for k in (0, 2, 3)] == [
             pattern(8, 32), pattern(10, 32), pattern(11, 32)], "the other lanes got theirs"
         assert ctx.get(dut.lanes[1].rdata) == pattern(5, 32), "lane 1's read was not taken"
         # Lane 1 retries with the agent gone.
-        ctx.set(dut.read, 0)
+        ctx.set(dut.agent.read, 0)
         assert ctx.get(dut.lanes[1].read_grant) == 1
         await ctx.tick()
         assert ctx.get(dut.lanes[1].rdata) == pattern(9, 32)
@@ -380,9 +386,9 @@ def test_agent_write_wins_a_bank():
             ctx.set(lane.write_row, 0)
             ctx.set(lane.wdata, 0xB0 + k)
             ctx.set(lane.write, 1)
-        ctx.set(dut.addr, 6)                       # bank 2, row 1
-        ctx.set(dut.wdata, 0xA6)
-        ctx.set(dut.write, 1)
+        ctx.set(dut.agent.addr, 6)                       # bank 2, row 1
+        ctx.set(dut.agent.wdata, 0xA6)
+        ctx.set(dut.agent.write, 1)
         assert [ctx.get(lane.write_grant) for lane in dut.lanes] == [1, 1, 0, 1]
         assert [ctx.get(lane.read_grant) for lane in dut.lanes] == [1, 1, 1, 1], \
             "a write takes only the write port"
@@ -400,14 +406,14 @@ def test_grants_depend_only_on_the_agent():
         # No lane requests anything: the grants still say which ports the agent holds.
         assert [ctx.get(lane.read_grant) for lane in dut.lanes] == [1, 1, 1, 1]
         assert [ctx.get(lane.write_grant) for lane in dut.lanes] == [1, 1, 1, 1]
-        ctx.set(dut.addr, 7)                       # bank 3
-        ctx.set(dut.read, 1)
-        ctx.set(dut.write, 1)
+        ctx.set(dut.agent.addr, 7)                       # bank 3
+        ctx.set(dut.agent.read, 1)
+        ctx.set(dut.agent.write, 1)
         assert [ctx.get(lane.read_grant) for lane in dut.lanes] == [1, 1, 1, 0]
         assert [ctx.get(lane.write_grant) for lane in dut.lanes] == [1, 1, 1, 0]
         # An agent write beyond the memory takes no bank's write port.
-        ctx.set(dut.addr, 15)
-        ctx.set(dut.read, 0)
+        ctx.set(dut.agent.addr, 15)
+        ctx.set(dut.agent.read, 0)
         assert [ctx.get(lane.write_grant) for lane in dut.lanes] == [1, 1, 1, 1]
     run(dut, testbench)
 
@@ -420,20 +426,20 @@ def test_agent_and_lane_share_a_bank_on_different_ports():
 
     async def testbench(ctx):
         await fill(ctx, dut)
-        ctx.set(dut.addr, 5)                       # bank 1, row 1
-        ctx.set(dut.read, 1)
+        ctx.set(dut.agent.addr, 5)                       # bank 1, row 1
+        ctx.set(dut.agent.read, 1)
         ctx.set(lane.write_row, 2)                 # word 9
         ctx.set(lane.wdata, 0x99)
         ctx.set(lane.write, 1)
         assert ctx.get(lane.write_grant) == 1
         await ctx.tick()
         idle(ctx, dut)
-        assert ctx.get(dut.rdata) == pattern(5, 32)
+        assert ctx.get(dut.agent.rdata) == pattern(5, 32)
         assert await agent_read(ctx, dut, 9) == 0x99
 
-        ctx.set(dut.addr, 5)
-        ctx.set(dut.wdata, 0x55)
-        ctx.set(dut.write, 1)
+        ctx.set(dut.agent.addr, 5)
+        ctx.set(dut.agent.wdata, 0x55)
+        ctx.set(dut.agent.write, 1)
         ctx.set(lane.read_row, 1)                  # word 5, being written
         ctx.set(lane.read, 1)
         assert ctx.get(lane.read_grant) == 1
@@ -453,14 +459,14 @@ def test_registered_boundary_adds_one_cycle_each_way():
     async def testbench(ctx):
         await agent_write(ctx, dut, 6, 0x66)
         await ctx.tick()                           # the write reaches the memory
-        ctx.set(dut.addr, 6)
-        ctx.set(dut.read, 1)
+        ctx.set(dut.agent.addr, 6)
+        ctx.set(dut.agent.read, 1)
         await ctx.tick()
-        ctx.set(dut.read, 0)
+        ctx.set(dut.agent.read, 0)
         await ctx.tick()
-        assert ctx.get(dut.rdata) == 0, "not after two cycles"
+        assert ctx.get(dut.agent.rdata) == 0, "not after two cycles"
         await ctx.tick()
-        assert ctx.get(dut.rdata) == 0x66, "after three: in, memory, out"
+        assert ctx.get(dut.agent.rdata) == 0x66, "after three: in, memory, out"
         assert [ctx.get(lane.read_grant) for lane in dut.lanes] == [1, 1, 1, 1]
     run(dut, testbench)
 

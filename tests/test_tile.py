@@ -12,6 +12,7 @@ from collections import deque
 
 import pytest
 from amaranth.hdl import ClockDomain, Elaboratable, Module
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from tessera.hdl.params import resolve_params
@@ -73,13 +74,7 @@ class AgentBench(Elaboratable):
         m = Module()
         m.submodules.agent = agent = self.agent
         m.submodules.memory = memory = self.memory
-        m.d.comb += [
-            memory.addr.eq(agent.addr),
-            memory.read.eq(agent.read),
-            memory.write.eq(agent.write),
-            memory.wdata.eq(agent.wdata),
-            agent.rdata.eq(memory.rdata),
-        ]
+        wiring.connect(m, agent.memory, memory.agent)
         return m
 
 
