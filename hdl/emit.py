@@ -20,20 +20,19 @@ def write_fabric(params, out_dir, *, preset=None):
     """Write the fabric's Verilog and ``manifest.json`` into ``out_dir``; return the manifest.
 
     The files are written to a temporary directory beside ``out_dir`` and moved into place only
-    when all of them are complete, so a failure leaves nothing half-written.
+    when all of them are complete, so a failure leaves nothing half-written. The manifest holds
+    nothing that changes between runs of the same generator on the same parameters.
     """
     import hashlib
     import json
     import os
     import shutil
     import tempfile
-    import time
     from importlib import metadata
     from pathlib import Path
 
     from .fabric import FABRIC_MODULE, TILE_MODULE, fabric_ports, fabric_verilog
 
-    start = time.perf_counter()
     out_dir = Path(out_dir)
     sources = fabric_verilog(params)
     manifest = {
@@ -43,6 +42,8 @@ def write_fabric(params, out_dir, *, preset=None):
         "top": FABRIC_MODULE,
         "tile_module": TILE_MODULE,
         "instances": params.rows * params.cols,
+        "modules": sum(text.count("\nmodule ") + text.startswith("module ")
+                       for text in sources.values()),
         "files": [{"name": name, "bytes": len(text.encode()), "lines": text.count("\n"),
                    "sha256": hashlib.sha256(text.encode()).hexdigest()}
                   for name, text in sources.items()],
@@ -52,7 +53,6 @@ def write_fabric(params, out_dir, *, preset=None):
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        manifest["seconds"] = round(time.perf_counter() - start, 3)
         files["manifest.json"] = json.dumps(manifest, indent=2) + "\n"
         for name, text in files.items():
             (staging / name).write_text(text)

@@ -38,7 +38,7 @@ else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
 __all__ = ["ParamError", "FabricParams", "PRESETS", "SECTIONS", "resolve_params",
-           "params_to_toml", "params_to_json"]
+           "resolve_preset", "params_to_toml", "params_to_json"]
 
 
 class ParamError(ValueError):
@@ -204,9 +204,7 @@ def resolve_params(preset=None, config=None, overrides=None):
     file_preset = None
     if config is not None:
         from_file, file_preset = _read_toml(config)
-    name = preset if preset is not None else (file_preset or "default")
-    if name not in PRESETS:
-        raise ParamError(f"preset must be one of {', '.join(sorted(PRESETS))}, not {name!r}")
+    name = _preset_name(preset, file_preset)
     values = dict(PRESETS[name])
     values.update(from_file)
     for key, value in (overrides or {}).items():
@@ -218,12 +216,35 @@ def resolve_params(preset=None, config=None, overrides=None):
     return FabricParams(**values)
 
 
+def resolve_preset(preset=None, config=None):
+    """The name of the preset :func:`resolve_params` starts from with these arguments.
+
+    Raises
+    ------
+    ParamError
+        As :func:`resolve_params` does for an unknown preset or a bad file.
+    """
+    file_preset = _read_toml(config)[1] if config is not None else None
+    return _preset_name(preset, file_preset)
+
+
+def _preset_name(preset, file_preset):
+    name = preset if preset is not None else (file_preset or "default")
+    if name not in PRESETS:
+        raise ParamError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}")
+    return name
+
+
 def _read_toml(path):
     try:
         with open(path, "rb") as f:
             doc = tomllib.load(f)
     except FileNotFoundError:
         raise ParamError(f"config must be an existing TOML file, not {str(path)!r}") from None
+    except OSError as e:
+        # A directory, a file without read permission, ...
+        raise ParamError(f"config must be a readable TOML file, not {str(path)!r} "
+                         f"({e.strerror or e})") from None
     except tomllib.TOMLDecodeError as e:
         raise ParamError(f"config must be valid TOML, but {str(path)!r} is not: {e}") from None
     values = {}
@@ -231,6 +252,10 @@ def _read_toml(path):
     if preset is not None and not isinstance(preset, str):
         raise ParamError(f"preset must be a string, not {preset!r}")
     for section, table in doc.items():
+        home = [name for name, keys in SECTIONS.items() if section in keys]
+        if home and not isinstance(table, dict):
+            raise ParamError(f"config key {section!r} must be in the [{home[0]}] table, not at "
+                             f"the top level")
         if section not in SECTIONS:
             hint = _did_you_mean(section, SECTIONS)
             raise ParamError(f"config section must be one of {', '.join(SECTIONS)}, "

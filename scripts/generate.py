@@ -28,18 +28,24 @@ def register(commands, add_param_arguments, params_from_args, usage_error):
 
     def cmd_generate(args):
         from ..hdl.emit import write_fabric
+        from ..hdl.params import resolve_preset
         params = params_from_args(args)
-        if os.path.exists(args.out) and not os.path.isdir(args.out):
-            raise usage_error(f"out must be a directory, not the file {args.out!r}")
+        preset = resolve_preset(args.preset, args.config)
+        check_out_dir(args.out, usage_error)
         start = time.perf_counter()
-        manifest = write_fabric(params, args.out, preset=args.preset)
+        try:
+            manifest = write_fabric(params, args.out, preset=preset)
+        except OSError as e:
+            raise usage_error(f"out must be a directory that can be written, but writing "
+                              f"{args.out!r} failed: {e.strerror or e}") from None
         seconds = time.perf_counter() - start
         lines = sum(f["lines"] for f in manifest["files"])
         size = sum(f["bytes"] for f in manifest["files"])
-        print(f"tessera generate: {params.rows}x{params.cols} fabric -> {args.out}/: "
-              f"2 modules ({manifest['tile_module']} once, {manifest['top']} with "
-              f"{manifest['instances']} instances), {lines} lines, {size / 1024:.0f} KiB, "
-              f"{seconds:.1f} s")
+        print(f"tessera generate: {params.rows}x{params.cols} fabric -> "
+              f"{os.path.join(os.path.normpath(args.out), '')}: {manifest['modules']} modules "
+              f"in {len(manifest['files'])} files ({manifest['tile_module']} defined once, "
+              f"{manifest['top']} with {manifest['instances']} instances of it), {lines} lines, "
+              f"{size / 1024:.0f} KiB, {seconds:.1f} s")
         if args.lint:
             from ..sim.verilator import lint
             ok, messages = lint([os.path.join(args.out, f["name"]) for f in manifest["files"]],
@@ -52,3 +58,24 @@ def register(commands, add_param_arguments, params_from_args, usage_error):
         return 0
 
     p.set_defaults(func=cmd_generate)
+
+
+def check_out_dir(out, usage_error):
+    """Refuse an output directory that cannot be made, before anything is generated."""
+    if not out:
+        raise usage_error("out must name a directory, not ''")
+    if os.path.exists(out):
+        if not os.path.isdir(out):
+            raise usage_error(f"out must be a directory, not the file {out!r}")
+        existing = out
+    else:
+        # The nearest existing ancestor must be a directory we may create entries in.
+        existing = os.path.dirname(os.path.abspath(out))
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise usage_error(f"out must be a directory path, but {existing!r} in {out!r} is "
+                              f"a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise usage_error(f"out must be a directory that can be written, but {existing!r} "
+                          f"is not writable")

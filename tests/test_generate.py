@@ -78,11 +78,33 @@ def test_manifest_matches_the_parameters(tmp_path):
 def test_generate_with_no_options_writes_the_default_fabric(tmp_path):
     r = tessera("generate", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert re.fullmatch(r"tessera generate: 4x4 fabric -> tessera-out/: 2 modules "
-                        r"\(tessera_tile once, tessera_fabric with 16 instances\), \d+ lines, "
-                        r"\d+ KiB, \d+\.\d s\n", r.stdout)
     manifest = json.loads((tmp_path / "tessera-out" / "manifest.json").read_text())
+    modules = manifest["modules"]
+    assert re.fullmatch(rf"tessera generate: 4x4 fabric -> tessera-out/: {modules} modules in "
+                        r"2 files \(tessera_tile defined once, tessera_fabric with 16 instances "
+                        r"of it\), \d+ lines, \d+ KiB, \d+\.\d s\n", r.stdout)
     assert manifest["params"]["fabric"] == {"rows": 4, "cols": 4, "coord_bits": 8}
+    assert manifest["preset"] == "default", "the preset used, given or not"
+    # Every module the files define is counted: the fabric, the tile and the tile's parts.
+    texts = [(tmp_path / "tessera-out" / f["name"]).read_text() for f in manifest["files"]]
+    assert modules == sum(len(module_names(t)) for t in texts) > 2
+
+
+def test_manifest_records_the_preset_of_the_config_file(tmp_path):
+    (tmp_path / "f.toml").write_text('preset = "tiny"\n[fabric]\nrows = 3\n')
+    r = tessera("generate", "--config", "f.toml", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["preset"] == "tiny"
+    assert manifest["params"]["fabric"]["rows"] == 3
+
+
+def test_generation_is_reproducible(tmp_path):
+    params = resolve_params("tiny")
+    first = write_fabric(params, tmp_path / "a")
+    assert write_fabric(params, tmp_path / "b") == first
+    for name in ["manifest.json"] + [f["name"] for f in first["files"]]:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_generate_grows_by_instance_lines(tmp_path):
@@ -98,7 +120,7 @@ def test_generate_grows_by_instance_lines(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--rows", "0"], "rows must be a positive integer, not 0"),
     (["--cols", "200"], "cols must fit the signed address fields"),
-    (["--preset", "nope"], "preset must be one of default, tiny, wse, not 'nope'"),
+    (["--preset", "nope"], "preset must be one of default, wse, tiny, not 'nope'"),
     (["--queue-depth", "6"], "queue_depth must be a power of two from 2, not 6"),
 ])
 def test_bad_parameters_write_nothing(args, message, tmp_path):
@@ -115,6 +137,43 @@ def test_bad_config_writes_nothing(tmp_path):
     assert r.returncode == 2
     assert "rows must be a positive integer, not -1" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.toml"]
+
+
+@pytest.mark.parametrize("out, message", [
+    ("", "out must name a directory, not ''"),
+    ("taken/sub", "out must be a directory path, but '{tmp}/taken' in 'taken/sub' is a file"),
+    ("locked/sub", "out must be a directory that can be written, but '{tmp}/locked' is not "
+                   "writable"),
+])
+def test_out_that_cannot_be_made_is_refused_before_generating(out, message, tmp_path):
+    (tmp_path / "taken").write_text("x")
+    (tmp_path / "locked").mkdir(mode=0o500)
+    if os.access(tmp_path / "locked", os.W_OK) and out.startswith("locked"):
+        pytest.skip("running as a user who may write anywhere (root)")
+    r = tessera("generate", "-o", out, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr == f"tessera generate: error: {message.format(tmp=tmp_path)}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked", "taken"]
+    assert list((tmp_path / "locked").iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_out_the_system_refuses_is_one_line(tmp_path):
+    # /proc looks writable to root, but nothing can be made in it: the failure comes from the
+    # write itself and must still be one line, exit 2.
+    r = tessera("generate", "-o", "/proc/tessera-out", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.startswith("tessera generate: error: ")
+    assert len(r.stderr.splitlines()) == 1, r.stderr
+    assert "/proc/tessera-out" in r.stderr
+
+
+def test_config_that_is_a_directory_is_refused(tmp_path):
+    r = tessera("generate", "--config", ".", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.startswith("tessera generate: error: config must be a readable TOML file, "
+                               "not '.' (")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_out_must_be_a_directory(tmp_path):

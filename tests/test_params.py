@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tessera.hdl.params import (PRESETS, FabricParams, ParamError, params_to_toml,
-                                resolve_params)
+                                resolve_params, resolve_preset)
 
 
 def test_default_is_a_4x4_fabric():
@@ -90,7 +90,7 @@ def test_bad_values_name_parameter_rule_and_value(overrides, message):
 
 
 def test_unknown_preset():
-    with pytest.raises(ParamError, match=r"^preset must be one of default, tiny, wse, not 'huge'$"):
+    with pytest.raises(ParamError, match=r"^preset must be one of default, wse, tiny, not 'huge'$"):
         resolve_params("huge")
 
 
@@ -110,11 +110,14 @@ BAD_FILES = [
      r"config key in \[sram\] must be one of size_bytes, banks, not 'size' "
      r"\(did you mean 'size_bytes'\?\)"),
     ("fabric = 3\n", r"config key 'fabric' must be a \[fabric\] table, not 3"),
+    ("rows = 4\n", r"config key 'rows' must be in the \[fabric\] table, not at the top level"),
+    ("size_bytes = 4096\n",
+     r"config key 'size_bytes' must be in the \[sram\] table, not at the top level"),
     ("[fabric]\nrows = \"four\"\n", r"rows must be an integer, not 'four' \(str\)"),
     ("[fabric]\nrows = 4.0\n", r"rows must be an integer, not 4.0 \(float\)"),
     ("[router]\nqueue_depth = 5\n", r"queue_depth must be a power of two from 2, not 5"),
     ("preset = 7\n", r"preset must be a string, not 7"),
-    ('preset = "big"\n', r"preset must be one of default, tiny, wse, not 'big'"),
+    ('preset = "big"\n', r"preset must be one of default, wse, tiny, not 'big'"),
     ("[fabric\nrows = 4\n", r"config must be valid TOML, but '.*' is not: .*"),
     ("[fabric]\nrows = = 4\n", r"config must be valid TOML, but '.*' is not: .*"),
 ]
@@ -127,6 +130,23 @@ def test_bad_config_files(text, message, tmp_path):
     with pytest.raises(ParamError, match=rf"^{message}$") as info:
         resolve_params(config=path)
     assert "\n" not in str(info.value)
+
+
+def test_config_that_is_a_directory(tmp_path):
+    with pytest.raises(ParamError, match=rf"^config must be a readable TOML file, not "
+                                         rf"'{re.escape(str(tmp_path))}' \(.+\)$"):
+        resolve_params(config=tmp_path)
+
+
+def test_resolve_preset_names_the_starting_preset(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('preset = "tiny"\n')
+    assert resolve_preset() == "default"
+    assert resolve_preset(config=path) == "tiny"
+    assert resolve_preset("wse", config=path) == "wse", "the flag wins over the file"
+    with pytest.raises(ParamError, match=r"^preset must be one of default, wse, tiny, "
+                                         r"not 'big'$"):
+        resolve_preset("big")
 
 
 def test_missing_config_file(tmp_path):
