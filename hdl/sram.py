@@ -280,11 +280,11 @@ class TileMemory(wiring.Component):
         m.d.comb += agent_row.eq(agent.addr[bank_bits:])
         # Only a power-of-two total fills the address field; otherwise the field can name
         # words that do not exist, and writing one must not alias onto one that does.
-        agent_write = Signal()
         if self._total_words & (self._total_words - 1):
+            agent_write = Signal()
             m.d.comb += agent_write.eq(agent.write & (agent.addr < self._total_words))
         else:
-            m.d.comb += agent_write.eq(agent.write)
+            agent_write = agent.write  # no copy: it would give the module's port its name
 
         bank_rdata = []
         for k in range(self._banks):

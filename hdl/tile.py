@@ -124,8 +124,8 @@ class MemoryAgent(wiring.Component):
         Route-table writes to the router.
     colored_count, colored_checksum, misroutes : ``In``
         Reported by a status request.
-    status : ``Out(AgentStatus)``
-        Sticky error flags.
+    status : ``Out(3)``
+        Sticky error flags, the bits of :class:`AgentStatus`.
     """
 
     def __init__(self, params):
