@@ -5,8 +5,33 @@ import json
 import sys
 import time
 
-__all__ = ["progress", "positive_int", "positive_float", "name_list", "int_list", "shape_list",
+__all__ = ["HelpFormatter", "progress", "positive_int", "positive_float", "name_list", "int_list", "shape_list",
            "write_json"]
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds an option's default to its help, written as it is typed (``4x4,8x8``, ``1,2``),
+    unless the help already says it or there is none to show (``None``, an off switch)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False or default == []
+                or default is argparse.SUPPRESS
+                or not (action.option_strings
+                        or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return text
+        shown = _as_typed(default).replace("%", "%%")
+        return f"{text} (default: {shown})"
+
+
+def _as_typed(value):
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2 and all(isinstance(v, int) for v in value) and \
+                not isinstance(value, list):
+            return f"{value[0]}x{value[1]}"        # a shape
+        return ",".join(_as_typed(v) for v in value)
+    return str(value)
 
 
 def progress():

@@ -9,6 +9,7 @@ full result as returned.
 import argparse
 import sys
 
+from .argtypes import HelpFormatter
 from .argtypes import int_list as _int_list
 from .argtypes import name_list as _name_list
 from .argtypes import positive_float as _positive_float
@@ -33,12 +34,19 @@ def cmd_generate(args, params_from_args):
     return 0
 
 
+# Parameters a lone router does not depend on: no flags for them in router benchmarks.
+NOT_ROUTER = ("rows", "cols", "sram_bytes", "sram_banks")
+# Commands that take a list of shapes set rows and cols themselves.
+SHAPES = ("rows", "cols")
+
+# The load benchmark's fabric unless the user chooses a shape, a preset or a config.
+LOAD_SHAPE = (8, 8)
+
+
 def cmd_load(args, params_from_args):
     from ..sim.bench_load import bench_load_path, format_load_report
-    params = params_from_args(args)
-    # The shape, 8x8, unless the user chose one.
-    if args.rows is None and args.cols is None and args.config is None:
-        params = params.replace(rows=8, cols=8)
+    from .cli import params_with_shape
+    params = params_with_shape(args, LOAD_SHAPE)
     report = bench_load_path(params, progress=_progress())
     print(format_load_report(report))
     _write_json(args.json, report)
@@ -106,12 +114,12 @@ def register(commands, add_param_arguments, params_from_args):
                                     VERILATOR_VARIANTS, WAIT_MODES)
     from ..sim.fpga import DEFAULT_DEVICE, DEFAULT_PACKAGE, ECP5_DEVICES
 
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    formatter = HelpFormatter
     p = commands.add_parser("bench", help="run benchmarks and print their figures",
                             description="Run benchmarks; each prints its configuration and "
                                         "figures. Results: docs/benchmarks.md.",
                             formatter_class=formatter)
-    p.set_defaults(func=lambda args: p.print_help() or 0)
+    p.set_defaults(func=lambda args: p.print_help(sys.stderr) or 2)  # no benchmark named
     benches = p.add_subparsers(dest="benchmark", metavar="BENCHMARK")
 
     r = benches.add_parser(
@@ -155,7 +163,7 @@ def register(commands, add_param_arguments, params_from_args):
                    help="time only the first wait mode of each simulator (ClockCycles; "
                         "tick) instead of one window per mode")
     r.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
-    add_param_arguments(r)
+    add_param_arguments(r, without=NOT_ROUTER)
     r.set_defaults(func=lambda args: cmd_router(args, params_from_args))
 
     f = benches.add_parser(
@@ -183,7 +191,7 @@ def register(commands, add_param_arguments, params_from_args):
                    help="ECP5 device (ULX3S-85F: LFE5U-85F)")
     f.add_argument("--package", default=DEFAULT_PACKAGE, help="device package")
     f.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
-    add_param_arguments(f)
+    add_param_arguments(f, without=NOT_ROUTER)
     f.set_defaults(func=lambda args: cmd_fpga(args, params_from_args))
 
     g = benches.add_parser(
@@ -195,7 +203,7 @@ def register(commands, add_param_arguments, params_from_args):
     g.add_argument("--shapes", type=_shape_list, default=None, metavar="RxC,RxC",
                    help="shapes to generate (default: 4x4,16x16,64x64)")
     g.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
-    add_param_arguments(g)
+    add_param_arguments(g, without=SHAPES)
     g.set_defaults(func=lambda args: cmd_generate(args, params_from_args))
 
     ld = benches.add_parser(
@@ -203,9 +211,10 @@ def register(commands, add_param_arguments, params_from_args):
         formatter_class=formatter,
         description="Build the fabric with Verilator and fill every PE's whole memory from a "
                     "host on the west edge, then on all four edges; print cycles beside the "
-                    "edge-bandwidth bound (one wavelet per port per cycle). Default shape 8x8.")
+                    "edge-bandwidth bound (one wavelet per port per cycle). The fabric is 8x8 "
+                    "unless --rows, --cols, --preset or --config says otherwise.")
     ld.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
-    add_param_arguments(ld)
+    add_param_arguments(ld, shape=LOAD_SHAPE)
     ld.set_defaults(func=lambda args: cmd_load(args, params_from_args))
 
     from . import bench_fpga_fabric, bench_network

@@ -8,7 +8,7 @@
 import argparse
 import sys
 
-from .argtypes import shape_list
+from .argtypes import HelpFormatter, shape_list
 
 __all__ = ["register", "cmd_fabric_fpga"]
 
@@ -67,8 +67,9 @@ def register(benches, add_param_arguments, params_from_args, formatter):
                     "Reports LUT4s, FFs, block RAM (DP16KD) and Fmax per shape, the largest "
                     "fabric the tile's figures say fits the device, and the tile's cells per "
                     "part. --synth-only shapes stop after Yosys (enough to show a size does not "
-                    "fit). Files go to build/fpga-fabric/<hash>/<shape>/. A 4x4 "
-                    "default-preset fabric takes several minutes.")
+                    "fit). Files go to build/fpga-fabric/<hash>/<shape>/. Placement is "
+                    "slow: on two cores the default run (tile, 2x2, 4x4) takes about 25 "
+                    "minutes, most of it nextpnr on the 4x4; choose shapes with --shapes.")
     f.add_argument("--shapes", type=_shapes, default="tile,2x2,4x4", metavar="tile,RxC",
                    help="what to synthesise and place: 'tile' (tessera_tile alone) or RxC "
                         "fabrics")
@@ -88,21 +89,20 @@ def register(benches, add_param_arguments, params_from_args, formatter):
                    help="ECP5 device (ULX3S-85F: LFE5U-85F)")
     f.add_argument("--package", default=DEFAULT_PACKAGE, help="device package")
     f.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
-    add_param_arguments(f)
+    add_param_arguments(f, without=("rows", "cols"))  # --shapes sets them
     f.set_defaults(func=lambda args: cmd_fabric_fpga(args, params_from_args))
     return f
 
 
 def main(argv=None):
-    """Run the benchmark on its own, before it is part of ``tessera bench``:
-    ``python -m tessera.scripts.bench_fpga_fabric [flags]`` takes the same flags as
-    ``tessera bench fabric-fpga``."""
+    """``python -m tessera.scripts.bench_fpga_fabric [flags]``: the same as
+    ``tessera bench fabric-fpga [flags]``."""
     from .cli import add_param_arguments, params_from_args
 
     parser = argparse.ArgumentParser(prog="python -m tessera.scripts.bench_fpga_fabric")
     benches = parser.add_subparsers(dest="benchmark", required=True)
     register(benches, add_param_arguments, params_from_args,
-             argparse.ArgumentDefaultsHelpFormatter)
+             HelpFormatter)
     args = parser.parse_args(["fabric-fpga", *(sys.argv[1:] if argv is None else argv)])
     return args.func(args)
 

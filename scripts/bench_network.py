@@ -17,6 +17,9 @@ from .argtypes import progress as _progress
 from .argtypes import shape_list as _shape_list
 from .argtypes import write_json as _write_json
 
+# The network benchmark's mesh unless the user chooses a shape, a preset or a config.
+NETWORK_SHAPE = (8, 8)
+
 # --quick: small windows and few loads, for a smoke run in about a minute.
 QUICK_LOADS = (0.1, 0.3, 0.5, 0.7)
 
@@ -36,9 +39,8 @@ def cmd_network(args, params_from_args):
     from ..sim.bench_network import (VERILATOR_VARIANTS, bench_network, format_network_report,
                                      plot_latency)
     from ..sim.runner import CocotbFailure
-    params = params_from_args(args)
-    if args.rows is None and args.cols is None and not args.preset and not args.config:
-        params = params.replace(rows=8, cols=8)  # the figure is for 8x8
+    from .cli import params_with_shape
+    params = params_with_shape(args, NETWORK_SHAPE)
     loads, cycles, warmup = args.loads, args.cycles, args.warmup
     if args.quick:
         loads, cycles, warmup = list(QUICK_LOADS), min(cycles, 2_000), min(warmup, 500)
@@ -123,7 +125,7 @@ def register(benches, add_param_arguments, params_from_args, formatter):
                    help=f"loads {','.join(map(str, QUICK_LOADS))}, windows of at most 2000 "
                         f"cycles after at most 500 of warm-up")
     n.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
-    add_param_arguments(n)
+    add_param_arguments(n, shape=NETWORK_SHAPE)
     n.set_defaults(func=lambda args: cmd_network(args, params_from_args))
 
     v = benches.add_parser(
@@ -150,5 +152,5 @@ def register(benches, add_param_arguments, params_from_args, formatter):
     v.add_argument("--quick", action="store_true",
                    help="2x2 and 3x3 meshes, windows of at most 5000 cycles (200 in Amaranth)")
     v.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
-    add_param_arguments(v)
+    add_param_arguments(v, without=("rows", "cols"))  # --shapes sets them
     v.set_defaults(func=lambda args: cmd_verilator(args, params_from_args))

@@ -11,6 +11,7 @@ from importlib import metadata
 
 from ..hdl.params import (PRESETS, FabricParams, ParamError, params_to_json, params_to_toml,
                           resolve_params)
+from .argtypes import HelpFormatter
 
 __all__ = ["main", "add_param_arguments", "params_from_args", "UsageError"]
 
@@ -26,8 +27,15 @@ def version():
         return "unknown"
 
 
-def add_param_arguments(parser):
-    """Add ``--preset``, ``--config`` and one flag per parameter to ``parser``."""
+def add_param_arguments(parser, *, shape=None, without=()):
+    """Add ``--preset``, ``--config`` and one flag per parameter to ``parser``.
+
+    ``without``: parameters the command sets itself (``rows``, ``cols`` for commands that take
+    a list of shapes), which get no flag.
+
+    ``shape``: ``(rows, cols)`` a command uses instead of the preset's when neither a shape
+    flag, ``--preset`` nor ``--config`` is given (see :func:`params_with_shape`); the help says
+    so."""
     group = parser.add_argument_group(
         "fabric parameters",
         "Start from a preset, apply a TOML file's keys, then these flags (later wins).")
@@ -37,11 +45,15 @@ def add_param_arguments(parser):
     group.add_argument("--config", metavar="FILE.toml",
                        help="TOML file of parameters (see 'tessera params --help')")
     for f in dataclasses.fields(FabricParams):
+        if f.name in without:
+            continue
         unit = f" [{f.metadata['unit']}]" if f.metadata["unit"] else ""
+        default = f"default preset: {PRESETS['default'][f.name]}"
+        if shape is not None and f.name in ("rows", "cols"):
+            value = shape[0] if f.name == "rows" else shape[1]
+            default = f"default: {value} here, the preset's with --preset or --config"
         group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar="N",
-                           type=_int_flag(f.name),
-                           help=f"{f.metadata['doc']}{unit} (default preset: "
-                                f"{PRESETS['default'][f.name]})")
+                           type=_int_flag(f.name), help=f"{f.metadata['doc']}{unit} ({default})")
 
 
 def _int_flag(name):
@@ -56,8 +68,22 @@ def _int_flag(name):
 
 def params_from_args(args):
     """The :class:`FabricParams` that ``args`` (from :func:`add_param_arguments`) describe."""
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(FabricParams)}
+    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(FabricParams)}
     return resolve_params(preset=args.preset, config=args.config, overrides=overrides)
+
+
+def params_with_shape(args, shape):
+    """:func:`params_from_args`, but ``rows x cols = shape`` unless ``--rows``, ``--cols``,
+    ``--preset`` or ``--config`` was given (a benchmark's own default shape)."""
+    params = params_from_args(args)
+    chosen = (getattr(args, "rows", None), getattr(args, "cols", None), args.preset, args.config)
+    if all(v is None for v in chosen):
+        try:
+            params = params.replace(rows=shape[0], cols=shape[1])
+        except ParamError as e:
+            raise ParamError(f"{e} (this command's default shape is {shape[0]}x{shape[1]}; "
+                             f"give --rows and --cols)") from None
+    return params
 
 
 def cmd_params(args):
@@ -80,7 +106,7 @@ def build_parser():
         description="Tessera generates, simulates and measures wafer-scale-style compute "
                     "fabrics: a 2D mesh of tiles, each a 5-port router beside SRAM and a core.",
         epilog="Run 'tessera COMMAND --help' for a command's options.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"tessera {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -91,7 +117,7 @@ def build_parser():
                     "TOML sections: [fabric] rows cols coord_bits; [wavelet] data_width "
                     "color_bits num_colors; [router] queue_depth; [sram] size_bytes banks; "
                     "and an optional top-level preset = \"NAME\".",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--format", choices=["toml", "json"], default="toml", help="output format")
     add_param_arguments(p)
     p.set_defaults(func=cmd_params)
@@ -106,8 +132,8 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return args.func(args)
     except (ParamError, UsageError) as e:

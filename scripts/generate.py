@@ -5,6 +5,8 @@ import os
 import sys
 import time
 
+from .argtypes import HelpFormatter
+
 __all__ = ["register", "DEFAULT_OUT"]
 
 # Where `tessera generate` writes when no -o is given.
@@ -19,7 +21,7 @@ def register(commands, add_param_arguments, params_from_args, usage_error):
                     "(tessera_fabric.v), and manifest.json (resolved parameters, top module, "
                     "files, top-level ports). Prints a one-line summary. Bad parameters are "
                     "reported before anything is written.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("-o", "--out", metavar="DIR", default=DEFAULT_OUT,
                    help="output directory (created; files in it are replaced)")
     p.add_argument("--lint", action="store_true",

@@ -30,6 +30,29 @@ def test_help_lists_the_commands():
         assert command in r.stdout
 
 
+@pytest.mark.parametrize("args", [(), ("bench",)])
+def test_no_command_prints_the_help_and_fails(args):
+    r = tessera(*args)
+    assert r.returncode == 2
+    assert r.stdout == "" and "usage: tessera" in r.stderr
+
+
+def test_option_defaults_are_shown_as_typed():
+    text = tessera("bench", "verilator", "--help").stdout
+    assert "(default: 4x4,8x8)" in " ".join(text.split())
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "--rows" not in text, "--shapes sets the shape"
+    text = " ".join(tessera("bench", "load", "--help").stdout.split())
+    assert "--rows N tile rows (y, grows southward) [tiles] (default: 8 here" in text
+
+
+def test_a_benchmark_default_shape_that_breaks_a_rule_says_where_it_came_from():
+    r = tessera("bench", "load", "--coord-bits", "4")
+    assert r.returncode == 2
+    assert r.stderr.strip().endswith("not 8 (this command's default shape is 8x8; give --rows "
+                                     "and --cols)")
+
+
 def test_params_help_explains_the_toml_layout():
     r = tessera("params", "--help")
     assert r.returncode == 0
