@@ -18,7 +18,7 @@ from .argtypes import progress as _progress
 from .argtypes import shape_list as _shape_list
 from .argtypes import write_json as _write_json
 
-__all__ = ["register", "cmd_router", "cmd_fpga", "cmd_generate", "cmd_load"]
+__all__ = ["register", "cmd_router", "cmd_fpga", "cmd_generate", "cmd_load", "cmd_sram"]
 
 
 def cmd_generate(args, params_from_args):
@@ -103,6 +103,21 @@ def cmd_fpga(args, params_from_args):
         print(f"tessera bench fpga: {e}", file=sys.stderr)
         return 1
     print(format_fpga_report(report))
+    _write_json(args.json, report)
+    return 0
+
+
+def cmd_sram(args):
+    from ..sim.bench_sram import bench_sram_fpga, format_sram_report
+    from ..sim.fpga import FpgaToolError
+    from ..sim.runner import BUILD_ROOT
+    try:
+        report = bench_sram_fpga(args.presets, build_root=BUILD_ROOT / "fpga-sram",
+                                 freq_mhz=args.freq, seeds=args.seeds, progress=_progress())
+    except FpgaToolError as e:
+        print(f"tessera bench sram: {e}", file=sys.stderr)
+        return 1
+    print(format_sram_report(report))
     _write_json(args.json, report)
     return 0
 
@@ -205,6 +220,22 @@ def register(commands, add_param_arguments, params_from_args):
     g.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     add_param_arguments(g, without=SHAPES)
     g.set_defaults(func=lambda args: cmd_generate(args, params_from_args))
+
+    sr = benches.add_parser(
+        "sram", help="the tile memory alone placed for ECP5: block RAM, LUTs, Fmax per preset",
+        formatter_class=formatter,
+        description="Synthesise and place each preset's tile memory (hdl/sram.py) for ECP5 out "
+                    "of context, bare and with a register on every port (so Fmax is the "
+                    "memory's own paths). Reports DP16KD block RAMs, LUT4s, FFs and Fmax. Files "
+                    "go to build/fpga-sram/<preset>/. Results: docs/sram.md.")
+    sr.add_argument("--presets", type=_name_list(list(PRESETS)), default="default,wse",
+                    metavar="A,B", help=f"presets to run, from {', '.join(PRESETS)}")
+    sr.add_argument("--freq", type=_positive_float, default=100.0, metavar="MHZ",
+                    help="clock constraint given to nextpnr")
+    sr.add_argument("--seeds", type=_int_list, default=[1], metavar="S1,S2",
+                    help="placement seeds, one nextpnr run each; Fmax is the median")
+    sr.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    sr.set_defaults(func=cmd_sram)
 
     ld = benches.add_parser(
         "load", help="cycles to fill every PE's memory through one edge and through all four",

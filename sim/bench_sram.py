@@ -12,12 +12,9 @@ For each preset, two builds through :func:`tessera.sim.fpga.synth_ecp5`:
     has a meaningful Fmax: input flip-flop -> port mux -> block RAM, block RAM -> read mux ->
     output flip-flop, as inside a tile that registers around it.
 
-Run ``python -m tessera.sim.bench_sram`` (``--help`` for the options).
+Run ``tessera bench sram`` (``--help`` for the options).
 """
 
-import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -25,11 +22,11 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from ..hdl.params import PRESETS, resolve_params
+from ..hdl.params import resolve_params
 from ..hdl.sram import TileMemory
 from .fpga import DEFAULT_DEVICE, DEFAULT_PACKAGE, synth_ecp5
 
-__all__ = ["RegisteredBoundary", "bench_sram_fpga", "format_sram_report", "main"]
+__all__ = ["RegisteredBoundary", "bench_sram_fpga", "format_sram_report"]
 
 
 class RegisteredBoundary(wiring.Component):
@@ -153,31 +150,3 @@ def format_sram_report(report):
         "",
         format_table(["figure", *presets], rows),
     ])
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m tessera.sim.bench_sram", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--presets", default="default,wse",
-                        help=f"comma-separated presets ({', '.join(PRESETS)})")
-    parser.add_argument("--build-dir", default="build/fpga-sram", help="build folder")
-    parser.add_argument("--freq", type=float, default=100, help="clock constraint, MHz")
-    parser.add_argument("--seeds", default="1", help="comma-separated placement seeds")
-    parser.add_argument("--json", help="also write the full report to this file")
-    args = parser.parse_args(argv)
-    presets = [p for p in args.presets.split(",") if p]
-    unknown = [p for p in presets if p not in PRESETS]
-    if unknown or not presets:
-        parser.error(f"argument --presets: must name presets from {', '.join(PRESETS)}, "
-                     f"not {args.presets!r}")
-    report = bench_sram_fpga(presets, build_root=args.build_dir, freq_mhz=args.freq,
-                             seeds=[int(s) for s in args.seeds.split(",")],
-                             progress=lambda msg: print(msg, file=sys.stderr))
-    print(format_sram_report(report))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -135,6 +135,9 @@ def test_cli_bench_router_amaranth(tmp_path):
     (["router", "--cycles", "0"], "argument --cycles: must be a positive integer, not 0"),
     (["fpga", "--preset", "tiny", "--presets", "wse"], "give either --preset or --presets"),
     (["fpga", "--presets", "huge"], "argument --presets: must be a comma-separated list"),
+    (["sram", "--presets", "huge"], "argument --presets: must be a comma-separated list"),
+    (["sram", "--seeds", "x"], "argument --seeds"),
+    (["fpga", "--rows", "4"], "unrecognized arguments: --rows 4"),
 ])
 def test_cli_bench_bad_input(args, message):
     r = tessera("bench", *args)
