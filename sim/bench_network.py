@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from .bench_router import (AmaranthBus, CocotbBus, format_table, machine_info,
-                           start_clock_and_reset)
+                           start_clock_and_reset, tool_versions)
 from .network_harness import RATE_ONE, NetworkHarness, TrafficPattern, router_verilog
 
 __all__ = ["HARNESS_TOP", "PATTERNS", "DEFAULT_LOADS", "VERILATOR_VARIANTS",
@@ -369,17 +369,6 @@ if cocotb is not None:
         Path(plan["result_path"]).write_text(json.dumps(result))
 
 
-def _versions():
-    from importlib import metadata
-    out = {}
-    for package in ("amaranth", "cocotb", "verilator"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = None
-    return out
-
-
 def _summarise_point(point, plan, buckets):
     nodes, cycles, length = plan["nodes"], point["cycles"], plan["packet_length"]
     rate = lambda packets: packets * length / (nodes * cycles) if cycles else 0.0
@@ -470,7 +459,7 @@ def bench_network(params, *, simulator="verilator", patterns=PATTERNS, loads=DEF
                          "loads": sorted(loads), "patterns": list(patterns),
                          "source_depth": 16, "hist_buckets": buckets,
                          "build_args": list(build_args) if simulator == "verilator" else None,
-                         "versions": _versions(), "machine": machine_info()}}
+                         "versions": tool_versions(), "machine": machine_info()}}
     say(f"{simulator}: {params.rows}x{params.cols} mesh, {len(patterns)} patterns x "
         f"{len(plan['sweep'][patterns[0]])} loads, {cycles} cycles each")
     if simulator == "verilator":
@@ -531,7 +520,7 @@ def bench_verilator(params, *, shapes=((4, 4), (8, 8)), variants=tuple(VERILATOR
                      "total_seconds": time.perf_counter() - start})
     return {"config": {"params": params.as_dict(), "load": load, "pattern": "uniform",
                        "cycles": cycles, "amaranth_cycles": amaranth_cycles,
-                       "versions": _versions(), "machine": machine},
+                       "versions": tool_versions(), "machine": machine},
             "runs": rows}
 
 

@@ -48,7 +48,7 @@ __all__ = ["TrafficPattern", "TRAFFIC_PATTERNS", "HARNESS_TOP", "ROUTER_XY",
            "VERILATOR_VARIANTS", "DEFAULT_VERILATOR_VARIANT", "WAIT_MODES", "router_plan",
            "run_plan", "run_amaranth", "run_verilator", "run_verilator_cpp", "bench_router",
            "format_router_report", "machine_info", "AmaranthBus", "CocotbBus", "format_table",
-           "start_clock_and_reset"]
+           "start_clock_and_reset", "tool_versions", "SIMULATION_TOOLS"]
 
 # Top-level module name of the harness when emitted as Verilog.
 HARNESS_TOP = "tessera_router_harness"
@@ -752,6 +752,10 @@ def run_verilator(params, plan, *, variant=DEFAULT_VERILATOR_VARIANT, fresh=True
     }
 
 
+# The packages a simulation benchmark reports the versions of.
+SIMULATION_TOOLS = ("amaranth", "cocotb", "verilator")
+
+
 def machine_info():
     """The machine a benchmark ran on: CPU model, cores, OS, Python, load when it started."""
     cpu = platform.processor() or platform.machine()
@@ -776,10 +780,11 @@ def machine_info():
     }
 
 
-def _versions():
+def tool_versions(packages=SIMULATION_TOOLS):
+    """``{package: version}`` of the installed ``packages`` (``None`` for one not installed)."""
     from importlib import metadata
     out = {}
-    for package in ("amaranth", "cocotb", "verilator"):
+    for package in packages:
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -872,7 +877,7 @@ def bench_router(params, *, cycles=200_000, amaranth_cycles=10_000, cpp_cycles=2
             "verilator_variant": variant if {"verilator", "verilator-cpp"} & set(simulators)
             else None,
             "wait_modes": {s: list(WAIT_MODES[s]) for s in simulators},
-            "versions": _versions(),
+            "versions": tool_versions(),
             "machine": machine_info(),
         },
         "build": {},

