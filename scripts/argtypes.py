@@ -5,7 +5,7 @@ import json
 import sys
 import time
 
-__all__ = ["HelpFormatter", "progress", "positive_int", "positive_float", "name_list", "int_list", "shape_list",
+__all__ = ["HelpFormatter", "add_fpga_arguments", "progress", "positive_int", "positive_float", "name_list", "int_list", "shape_list",
            "write_json"]
 
 
@@ -115,3 +115,22 @@ def write_json(path, report):
         with open(path, "w") as f:
             json.dump(report, f, indent=2)
             f.write("\n")
+
+
+def add_fpga_arguments(parser, *, synth_options=True):
+    """The FPGA benchmarks' flow flags: ``--freq``, ``--seeds``, ``--device``, ``--package`` and,
+    if ``synth_options``, ``--synth-option``."""
+    from ..sim.fpga import DEFAULT_DEVICE, DEFAULT_PACKAGE, ECP5_DEVICES
+    parser.add_argument("--freq", type=positive_float, default=100.0, metavar="MHZ",
+                        help="clock constraint given to nextpnr")
+    parser.add_argument("--seeds", type=int_list, default=[1], metavar="S1,S2",
+                        help="placement seeds, one nextpnr run each per design; Fmax is the "
+                             "median")
+    if synth_options:
+        parser.add_argument("--synth-option", dest="synth_options", action="append",
+                            default=[], metavar="OPTION",
+                            help="extra synth_ecp5 option, repeatable; for example "
+                                 "--synth-option=-nowidelut (no PFUMX/L6MUX21 wide LUTs)")
+    parser.add_argument("--device", choices=list(ECP5_DEVICES), default=DEFAULT_DEVICE,
+                        help="ECP5 device (ULX3S-85F: LFE5U-85F)")
+    parser.add_argument("--package", default=DEFAULT_PACKAGE, help="device package")

@@ -9,10 +9,8 @@ full result as returned.
 import argparse
 import sys
 
-from .argtypes import HelpFormatter
-from .argtypes import int_list as _int_list
+from .argtypes import HelpFormatter, add_fpga_arguments
 from .argtypes import name_list as _name_list
-from .argtypes import positive_float as _positive_float
 from .argtypes import positive_int as _positive_int
 from .argtypes import progress as _progress
 from .argtypes import shape_list as _shape_list
@@ -113,7 +111,8 @@ def cmd_sram(args):
     from ..sim.runner import BUILD_ROOT
     try:
         report = bench_sram_fpga(args.presets, build_root=BUILD_ROOT / "fpga-sram",
-                                 freq_mhz=args.freq, seeds=args.seeds, progress=_progress())
+                                 device=args.device, package=args.package, freq_mhz=args.freq,
+                                 seeds=args.seeds, progress=_progress())
     except FpgaToolError as e:
         print(f"tessera bench sram: {e}", file=sys.stderr)
         return 1
@@ -127,7 +126,6 @@ def register(commands, add_param_arguments, params_from_args):
     from ..hdl.params import PRESETS
     from ..sim.bench_router import (DEFAULT_VERILATOR_VARIANT, TRAFFIC_PATTERNS,
                                     VERILATOR_VARIANTS, WAIT_MODES)
-    from ..sim.fpga import DEFAULT_DEVICE, DEFAULT_PACKAGE, ECP5_DEVICES
 
     formatter = HelpFormatter
     p = commands.add_parser("bench", help="run benchmarks and print their figures",
@@ -194,17 +192,7 @@ def register(commands, add_param_arguments, params_from_args):
     f.add_argument("--presets", type=_name_list(list(PRESETS)), metavar="A,B",
                    help=f"run several presets (from {', '.join(PRESETS)}) in one report "
                         f"(default when no --preset/--config: default,wse)")
-    f.add_argument("--freq", type=_positive_float, default=100.0, metavar="MHZ",
-                   help="clock constraint given to nextpnr")
-    f.add_argument("--seeds", type=_int_list, default=[1], metavar="S1,S2",
-                   help="placement seeds, one nextpnr run each; Fmax is the median")
-    f.add_argument("--synth-option", dest="synth_options", action="append", default=[],
-                   metavar="OPTION",
-                   help="extra synth_ecp5 option, repeatable; for example "
-                        "--synth-option=-nowidelut (no PFUMX/L6MUX21 wide LUTs)")
-    f.add_argument("--device", choices=list(ECP5_DEVICES), default=DEFAULT_DEVICE,
-                   help="ECP5 device (ULX3S-85F: LFE5U-85F)")
-    f.add_argument("--package", default=DEFAULT_PACKAGE, help="device package")
+    add_fpga_arguments(f)
     f.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     add_param_arguments(f, without=NOT_ROUTER)
     f.set_defaults(func=lambda args: cmd_fpga(args, params_from_args))
@@ -230,10 +218,7 @@ def register(commands, add_param_arguments, params_from_args):
                     "go to build/fpga-sram/<preset>/. Results: docs/sram.md.")
     sr.add_argument("--presets", type=_name_list(list(PRESETS)), default="default,wse",
                     metavar="A,B", help=f"presets to run, from {', '.join(PRESETS)}")
-    sr.add_argument("--freq", type=_positive_float, default=100.0, metavar="MHZ",
-                    help="clock constraint given to nextpnr")
-    sr.add_argument("--seeds", type=_int_list, default=[1], metavar="S1,S2",
-                    help="placement seeds, one nextpnr run each; Fmax is the median")
+    add_fpga_arguments(sr, synth_options=False)
     sr.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     sr.set_defaults(func=cmd_sram)
 

@@ -2,13 +2,13 @@
 
 :func:`register` adds the subcommand to ``tessera bench``'s subparsers; the figures come from
 :func:`tessera.sim.fpga.bench_fpga_fabric` and the printed tables from
-:func:`tessera.sim.fpga.format_fpga_fabric_report`. Results: docs/benchmarks-fpga-fabric.md.
+:func:`tessera.sim.fpga.format_fpga_fabric_report`. Results: docs/benchmarks.md.
 """
 
 import argparse
 import sys
 
-from .argtypes import HelpFormatter, shape_list
+from .argtypes import HelpFormatter, add_fpga_arguments, shape_list
 
 __all__ = ["register", "cmd_fabric_fpga"]
 
@@ -52,8 +52,6 @@ def cmd_fabric_fpga(args, params_from_args):
 
 def register(benches, add_param_arguments, params_from_args, formatter):
     """Add ``fabric-fpga`` to ``benches`` (the subparsers of ``tessera bench``)."""
-    from ..sim.fpga import DEFAULT_DEVICE, DEFAULT_PACKAGE, ECP5_DEVICES
-    from .bench import _int_list, _positive_float
 
     f = benches.add_parser(
         "fabric-fpga",
@@ -79,15 +77,7 @@ def register(benches, add_param_arguments, params_from_args, formatter):
                    help="share of the device's LUT4s and FFs the fit estimate allows")
     f.add_argument("--no-breakdown", action="store_true",
                    help="skip the tile's cells-per-part synthesis (synth_ecp5 -noflatten)")
-    f.add_argument("--freq", type=_positive_float, default=100.0, metavar="MHZ",
-                   help="clock constraint given to nextpnr")
-    f.add_argument("--seeds", type=_int_list, default=[1], metavar="S1,S2",
-                   help="placement seeds, one nextpnr run each per shape; Fmax is the median")
-    f.add_argument("--synth-option", dest="synth_options", action="append", default=[],
-                   metavar="OPTION", help="extra synth_ecp5 option, repeatable")
-    f.add_argument("--device", choices=list(ECP5_DEVICES), default=DEFAULT_DEVICE,
-                   help="ECP5 device (ULX3S-85F: LFE5U-85F)")
-    f.add_argument("--package", default=DEFAULT_PACKAGE, help="device package")
+    add_fpga_arguments(f)
     f.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     add_param_arguments(f, without=("rows", "cols"))  # --shapes sets them
     f.set_defaults(func=lambda args: cmd_fabric_fpga(args, params_from_args))

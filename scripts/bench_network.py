@@ -3,7 +3,7 @@
 :func:`register` adds both subcommands to ``tessera bench``'s subparsers; each parses its flags
 and calls :func:`tessera.sim.bench_network.bench_network` or
 :func:`~tessera.sim.bench_network.bench_verilator`, prints the ``format_*`` report, and with
-``--json FILE`` writes the full result. Results: ``docs/benchmarks-network.md``.
+``--json FILE`` writes the full result. Results: ``docs/benchmarks.md``.
 """
 
 import argparse
