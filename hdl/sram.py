@@ -273,11 +273,13 @@ class TileMemory(wiring.Component):
         bank_bits = (self._banks - 1).bit_length()
 
         # The low address bits pick the bank, the rest the row (banks is a power of two).
-        agent_bank = Signal(range(self._banks))
-        agent_row = Signal(range(self._bank_words))
+        # One bank: the address is the row, and no zero-width bank signal reaches the Verilog.
+        agent_bank, agent_row = 0, agent.addr
         if bank_bits:
-            m.d.comb += agent_bank.eq(agent.addr[:bank_bits])
-        m.d.comb += agent_row.eq(agent.addr[bank_bits:])
+            agent_bank = Signal(range(self._banks))
+            agent_row = Signal(range(self._bank_words))
+            m.d.comb += [agent_bank.eq(agent.addr[:bank_bits]),
+                         agent_row.eq(agent.addr[bank_bits:])]
         # Only a power-of-two total fills the address field; otherwise the field can name
         # words that do not exist, and writing one must not alias onto one that does.
         if self._total_words & (self._total_words - 1):
@@ -319,8 +321,11 @@ class TileMemory(wiring.Component):
             bank_rdata.append(rp.data)
 
         # The agent's word comes from the bank it addressed in the previous cycle.
-        read_bank = Signal(range(self._banks))
-        with m.If(agent.read):
-            m.d.sync += read_bank.eq(agent_bank)
-        m.d.comb += agent.rdata.eq(Array(bank_rdata)[read_bank])
+        if bank_bits:
+            read_bank = Signal(range(self._banks))
+            with m.If(agent.read):
+                m.d.sync += read_bank.eq(agent_bank)
+            m.d.comb += agent.rdata.eq(Array(bank_rdata)[read_bank])
+        else:
+            m.d.comb += agent.rdata.eq(bank_rdata[0])
         return m
