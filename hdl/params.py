@@ -177,6 +177,10 @@ PRESETS = {
     # The reference machine's tile: 48 KiB in 8 banks, 24 colors, 32-bit wavelets.
     "wse": dict(rows=8, cols=8, coord_bits=8, data_width=32, color_bits=5, num_colors=24,
                 queue_depth=4, sram_bytes=48 * 1024, sram_banks=8),
+    # The largest fabric that fits the ULX3S-85F board's FPGA (ECP5 LFE5U-85F, placed and
+    # routed: docs/benchmarks.md): LUT4s are the limit, so 4 colors and 2-deep queues.
+    "ulx3s": dict(rows=5, cols=5, coord_bits=8, data_width=32, color_bits=5, num_colors=4,
+                  queue_depth=2, sram_bytes=4096, sram_banks=2),
     # The smallest useful fabric, for quick tests: 16-bit wavelets, 4 colors.
     "tiny": dict(rows=2, cols=2, coord_bits=4, data_width=16, color_bits=2, num_colors=4,
                  queue_depth=2, sram_bytes=512, sram_banks=1),

@@ -78,7 +78,7 @@ def test_params_json():
 @pytest.mark.parametrize("args, message", [
     (["--rows", "0"], "rows must be a positive integer, not 0"),
     (["--queue-depth", "3"], "queue_depth must be a power of two from 2, not 3"),
-    (["--preset", "huge"], "preset must be one of default, wse, tiny, not 'huge'"),
+    (["--preset", "huge"], "preset must be one of default, wse, ulx3s, tiny, not 'huge'"),
     (["--num-colors", "40"], "num_colors must fit the color field"),
     (["--rows", "four"], "rows must be an integer, not 'four'"),
 ])

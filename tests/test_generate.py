@@ -10,7 +10,7 @@ import pytest
 
 from tessera.hdl.emit import write_fabric
 from tessera.hdl.fabric import FABRIC_MODULE, TILE_MODULE, fabric_ports
-from tessera.hdl.params import resolve_params
+from tessera.hdl.params import PRESETS, resolve_params
 from tessera.sim.verilator import lint
 
 SHAPES = [(1, 1), (2, 2), (4, 4), (3, 5)]
@@ -25,9 +25,11 @@ def module_names(text):
     return re.findall(r"^module\s+\\?([\w.$]+)", text, flags=re.M)
 
 
-@pytest.mark.parametrize("rows, cols", SHAPES)
-def test_every_shape_lints_and_defines_the_tile_once(rows, cols, tmp_path):
-    params = resolve_params(overrides={"rows": rows, "cols": cols})
+@pytest.mark.parametrize("preset, rows, cols", [("default", r, c) for r, c in SHAPES]
+                         + [(name, None, None) for name in PRESETS if name != "default"])
+def test_every_shape_lints_and_defines_the_tile_once(preset, rows, cols, tmp_path):
+    params = resolve_params(preset, overrides={"rows": rows, "cols": cols})
+    rows, cols = params.rows, params.cols
     manifest = write_fabric(params, tmp_path)
     files = [tmp_path / f["name"] for f in manifest["files"]]
     texts = {f.name: f.read_text() for f in files}
@@ -120,7 +122,7 @@ def test_generate_grows_by_instance_lines(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--rows", "0"], "rows must be a positive integer, not 0"),
     (["--cols", "200"], "cols must fit the signed address fields"),
-    (["--preset", "nope"], "preset must be one of default, wse, tiny, not 'nope'"),
+    (["--preset", "nope"], "preset must be one of default, wse, ulx3s, tiny, not 'nope'"),
     (["--queue-depth", "6"], "queue_depth must be a power of two from 2, not 6"),
 ])
 def test_bad_parameters_write_nothing(args, message, tmp_path):

@@ -90,7 +90,7 @@ def test_bad_values_name_parameter_rule_and_value(overrides, message):
 
 
 def test_unknown_preset():
-    with pytest.raises(ParamError, match=r"^preset must be one of default, wse, tiny, not 'huge'$"):
+    with pytest.raises(ParamError, match=r"^preset must be one of default, wse, ulx3s, tiny, not 'huge'$"):
         resolve_params("huge")
 
 
@@ -117,7 +117,7 @@ BAD_FILES = [
     ("[fabric]\nrows = 4.0\n", r"rows must be an integer, not 4.0 \(float\)"),
     ("[router]\nqueue_depth = 5\n", r"queue_depth must be a power of two from 2, not 5"),
     ("preset = 7\n", r"preset must be a string, not 7"),
-    ('preset = "big"\n', r"preset must be one of default, wse, tiny, not 'big'"),
+    ('preset = "big"\n', r"preset must be one of default, wse, ulx3s, tiny, not 'big'"),
     ("[fabric\nrows = 4\n", r"config must be valid TOML, but '.*' is not: .*"),
     ("[fabric]\nrows = = 4\n", r"config must be valid TOML, but '.*' is not: .*"),
 ]
@@ -144,7 +144,7 @@ def test_resolve_preset_names_the_starting_preset(tmp_path):
     assert resolve_preset() == "default"
     assert resolve_preset(config=path) == "tiny"
     assert resolve_preset("wse", config=path) == "wse", "the flag wins over the file"
-    with pytest.raises(ParamError, match=r"^preset must be one of default, wse, tiny, "
+    with pytest.raises(ParamError, match=r"^preset must be one of default, wse, ulx3s, tiny, "
                                          r"not 'big'$"):
         resolve_preset("big")
 
