@@ -35,7 +35,7 @@ from pathlib import Path
 __all__ = ["ECP5_DEVICES", "ECP5_CAPACITY", "DEFAULT_DEVICE", "DEFAULT_PACKAGE", "FPGA_TOOLS",
            "FpgaToolError", "synth_ecp5", "synth_ecp5_verilog", "synth_luts", "parse_nextpnr_log", "bench_fpga",
            "format_fpga_report", "parse_shape", "estimate_fit", "tile_breakdown",
-           "bench_fpga_fabric", "format_fpga_fabric_report"]
+           "bench_fpga_fabric", "fit_verdicts", "format_fpga_fabric_report"]
 
 # nextpnr-ecp5's flag for each device it knows.
 ECP5_DEVICES = {
@@ -691,6 +691,27 @@ def _fit_estimates(report):
     return out
 
 
+def fit_verdicts(report):
+    """What this run proves beside the estimate: the largest fabric placed and routed, and the
+    fabrics whose synthesised cells exceed the device."""
+    cap, designs = report["config"]["capacity"], report["designs"]
+    fabrics = [d for d in designs.values() if d["shape"] != "tile"]
+    out = []
+    placed = [d for d in fabrics if d["placed"]]
+    if placed:
+        big = max(placed, key=lambda d: d["tiles"])
+        out.append(f"placed and routed in this run: up to {shape_label(tuple(big['shape']))} "
+                   f"({big['tiles']} tiles, {100 * big['synth_luts'] / cap['luts']:.1f}% of "
+                   f"the LUT4s, Fmax {big['fmax_mhz']:.2f} MHz); the estimate's margin is a "
+                   f"rule of thumb, a routed fabric is the proof")
+    too_big = [d for d in fabrics if not d["fits"]]
+    if too_big:
+        out.append("does not fit the device (synthesised cells above its capacity): " + ", ".join(
+            f"{shape_label(tuple(d['shape']))} ({100 * d['synth_luts'] / cap['luts']:.0f}% of "
+            f"the LUT4s)" for d in sorted(too_big, key=lambda d: d["tiles"])))
+    return out
+
+
 def format_fpga_fabric_report(report):
     """The report of :func:`bench_fpga_fabric` as readable text."""
     from .bench_router import format_table
@@ -760,6 +781,7 @@ def format_fpga_fabric_report(report):
                    + f"; limit {fit['limit']}: {fit['max_tiles']} tiles, largest square "
                      f"{fit['square']}x{fit['square']}, largest near-square "
                      f"{fit['rect'][0]}x{fit['rect'][1]}")
+    out += fit_verdicts(report)
 
     parts = report.get("breakdown")
     if parts:

@@ -4,7 +4,7 @@ import pytest
 
 from tessera.hdl.fabric import FABRIC_MODULE, fabric_verilog
 from tessera.hdl.params import resolve_params
-from tessera.sim.fpga import (ECP5_CAPACITY, bench_fpga_fabric, estimate_fit,
+from tessera.sim.fpga import (ECP5_CAPACITY, bench_fpga_fabric, estimate_fit, fit_verdicts,
                               format_fpga_fabric_report, parse_shape, synth_ecp5_verilog,
                               synth_luts)
 from tessera.sim.runner import BUILD_ROOT
@@ -33,6 +33,25 @@ def test_estimate_fit_takes_the_tightest_resource():
 
 
 @pytest.mark.slow
+def test_fit_verdicts_name_the_largest_routed_and_the_too_big():
+    def design(shape, tiles, luts, placed, fits):
+        return {"shape": shape, "tiles": tiles, "synth_luts": luts, "placed": placed,
+                "fits": fits, "fmax_mhz": 40.0 if placed else None}
+    report = {"config": {"capacity": {"luts": 1000, "ffs": 1000, "dp16kd": 10}},
+              "designs": {"tile": design("tile", 1, 100, True, True),
+                          "2x2": design([2, 2], 4, 400, True, True),
+                          "3x3": design([3, 3], 9, 850, True, True),
+                          "3x4": design([3, 4], 12, 1100, False, False),
+                          "4x4": design([4, 4], 16, 1500, False, False)}}
+    assert fit_verdicts(report) == [
+        "placed and routed in this run: up to 3x3 (9 tiles, 85.0% of the LUT4s, Fmax 40.00 MHz); "
+        "the estimate's margin is a rule of thumb, a routed fabric is the proof",
+        "does not fit the device (synthesised cells above its capacity): 3x4 (110% of the "
+        "LUT4s), 4x4 (150% of the LUT4s)"]
+    only_tile = {**report, "designs": {"tile": report["designs"]["tile"]}}
+    assert fit_verdicts(only_tile) == []
+
+
 def test_tiny_fabric_synthesises_and_places(tmp_path):
     """A 1x1 tiny-preset fabric from its Verilog: cells and Fmax parsed (about 20 s)."""
     params = resolve_params("tiny", overrides={"rows": 1, "cols": 1})
