@@ -104,7 +104,8 @@ def build_parser():
     parser = _Parser(
         prog="tessera",
         description="Tessera generates, simulates and measures wafer-scale-style compute "
-                    "fabrics: a 2D mesh of tiles, each a 5-port router beside SRAM and a core.",
+                    "fabrics: a 2D mesh of tiles, each a 5-port router beside its SRAM (the "
+                    "compute core comes next).",
         epilog="Run 'tessera COMMAND --help' for a command's options.",
         formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"tessera {version()}")
