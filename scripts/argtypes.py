@@ -5,7 +5,7 @@ import json
 import sys
 import time
 
-__all__ = ["HelpFormatter", "add_fpga_arguments", "progress", "positive_int", "positive_float", "name_list", "int_list", "shape_list",
+__all__ = ["HelpFormatter", "add_fpga_arguments", "run_benchmark", "progress", "positive_int", "positive_float", "name_list", "int_list", "shape_list",
            "write_json"]
 
 
@@ -134,3 +134,26 @@ def add_fpga_arguments(parser, *, synth_options=True):
     parser.add_argument("--device", choices=list(ECP5_DEVICES), default=DEFAULT_DEVICE,
                         help="ECP5 device (ULX3S-85F: LFE5U-85F)")
     parser.add_argument("--package", default=DEFAULT_PACKAGE, help="device package")
+
+
+def run_benchmark(args, measure, format_report, *, after=None):
+    """The end of every ``tessera bench`` command: run ``measure()``, print
+    ``format_report(report)``, call ``after(report)`` if given, write ``--json``; exit status 0.
+
+    A setting the benchmark refuses (``ValueError``) is a usage error: one line, exit 2. A tool
+    or simulation that fails (a build, a cocotb test, Yosys or nextpnr) is one line naming the
+    benchmark and the log, exit 1; no traceback either way."""
+    from ..sim.runner import CocotbFailure
+    from .cli import UsageError
+    try:
+        report = measure()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    except (CocotbFailure, RuntimeError) as e:  # FpgaToolError is a RuntimeError
+        print(f"tessera bench {args.benchmark}: the run failed: {e}", file=sys.stderr)
+        return 1
+    print(format_report(report))
+    if after is not None:
+        after(report)
+    write_json(args.json, report)
+    return 0

@@ -9,12 +9,11 @@ full result as returned.
 import argparse
 import sys
 
-from .argtypes import HelpFormatter, add_fpga_arguments
+from .argtypes import HelpFormatter, add_fpga_arguments, run_benchmark
 from .argtypes import name_list as _name_list
 from .argtypes import positive_int as _positive_int
 from .argtypes import progress as _progress
 from .argtypes import shape_list as _shape_list
-from .argtypes import write_json as _write_json
 
 __all__ = ["register", "cmd_router", "cmd_fpga", "cmd_generate", "cmd_load", "cmd_sram"]
 
@@ -26,10 +25,8 @@ def cmd_generate(args, params_from_args):
     # Every shape must be valid before anything runs.
     for r, c in shapes:
         params.replace(rows=r, cols=c)
-    report = bench_generate(params, shapes, progress=_progress())
-    print(format_generate_report(report))
-    _write_json(args.json, report)
-    return 0
+    return run_benchmark(args, lambda: bench_generate(params, shapes, progress=_progress()),
+                         format_generate_report)
 
 
 # Parameters a lone router does not depend on: no flags for them in router benchmarks.
@@ -45,33 +42,19 @@ def cmd_load(args, params_from_args):
     from ..sim.bench_load import bench_load_path, format_load_report
     from .cli import params_with_shape
     params = params_with_shape(args, LOAD_SHAPE)
-    report = bench_load_path(params, progress=_progress())
-    print(format_load_report(report))
-    _write_json(args.json, report)
-    return 0
+    return run_benchmark(args, lambda: bench_load_path(params, progress=_progress()),
+                         format_load_report)
 
 
 def cmd_router(args, params_from_args):
     from ..sim.bench_router import bench_router, format_router_report
-    from ..sim.runner import CocotbFailure
-    from .cli import UsageError
-
     params = params_from_args(args)
-    try:
-        report = bench_router(
-            params, cycles=args.cycles, amaranth_cycles=args.amaranth_cycles,
-            cpp_cycles=args.cpp_cycles,
-            patterns=args.patterns, wavelets=args.wavelets, variant=args.verilator_variant,
-            simulators=args.simulators, fresh=not args.reuse_build,
-            timed_windows=not args.no_timed_windows, progress=_progress())
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    except (CocotbFailure, RuntimeError) as e:
-        print(f"tessera bench router: the run failed: {e}", file=sys.stderr)
-        return 1
-    print(format_router_report(report))
-    _write_json(args.json, report)
-    return 0
+    return run_benchmark(args, lambda: bench_router(
+        params, cycles=args.cycles, amaranth_cycles=args.amaranth_cycles,
+        cpp_cycles=args.cpp_cycles,
+        patterns=args.patterns, wavelets=args.wavelets, variant=args.verilator_variant,
+        simulators=args.simulators, fresh=not args.reuse_build,
+        timed_windows=not args.no_timed_windows, progress=_progress()), format_router_report)
 
 
 def _fpga_param_sets(args, params_from_args):
@@ -90,35 +73,21 @@ def _fpga_param_sets(args, params_from_args):
 
 
 def cmd_fpga(args, params_from_args):
-    from ..sim.fpga import FpgaToolError, bench_fpga, format_fpga_report
-
+    from ..sim.fpga import bench_fpga, format_fpga_report
     param_sets = _fpga_param_sets(args, params_from_args)
-    try:
-        report = bench_fpga(param_sets, device=args.device, package=args.package,
-                            freq_mhz=args.freq, seeds=args.seeds,
-                            synth_options=args.synth_options, progress=_progress())
-    except FpgaToolError as e:
-        print(f"tessera bench fpga: {e}", file=sys.stderr)
-        return 1
-    print(format_fpga_report(report))
-    _write_json(args.json, report)
-    return 0
+    return run_benchmark(args, lambda: bench_fpga(
+        param_sets, device=args.device, package=args.package, freq_mhz=args.freq,
+        seeds=args.seeds, synth_options=args.synth_options, progress=_progress()),
+        format_fpga_report)
 
 
 def cmd_sram(args):
     from ..sim.bench_sram import bench_sram_fpga, format_sram_report
-    from ..sim.fpga import FpgaToolError
     from ..sim.runner import BUILD_ROOT
-    try:
-        report = bench_sram_fpga(args.presets, build_root=BUILD_ROOT / "fpga-sram",
-                                 device=args.device, package=args.package, freq_mhz=args.freq,
-                                 seeds=args.seeds, progress=_progress())
-    except FpgaToolError as e:
-        print(f"tessera bench sram: {e}", file=sys.stderr)
-        return 1
-    print(format_sram_report(report))
-    _write_json(args.json, report)
-    return 0
+    return run_benchmark(args, lambda: bench_sram_fpga(
+        args.presets, build_root=BUILD_ROOT / "fpga-sram", device=args.device,
+        package=args.package, freq_mhz=args.freq, seeds=args.seeds, progress=_progress()),
+        format_sram_report)
 
 
 def register(commands, add_param_arguments, params_from_args):

@@ -6,9 +6,8 @@
 """
 
 import argparse
-import sys
 
-from .argtypes import HelpFormatter, add_fpga_arguments, shape_list
+from .argtypes import add_fpga_arguments, run_benchmark, shape_list
 
 __all__ = ["register", "cmd_fabric_fpga"]
 
@@ -28,26 +27,18 @@ def _margin(text):
 
 
 def cmd_fabric_fpga(args, params_from_args):
-    from ..sim.fpga import FpgaToolError, bench_fpga_fabric, format_fpga_fabric_report
-    from .bench import _progress, _write_json
+    from ..sim.fpga import bench_fpga_fabric, format_fpga_fabric_report
+    from .argtypes import progress
+    from .cli import UsageError
 
     params = params_from_args(args)
     if any(s == "tile" for s in args.synth_only_shapes):
-        print("tessera bench fabric-fpga: --synth-only takes RxC shapes, not 'tile'",
-              file=sys.stderr)
-        return 2
-    try:
-        report = bench_fpga_fabric(params, args.shapes, synth_only_shapes=args.synth_only_shapes,
-                                   device=args.device, package=args.package, freq_mhz=args.freq,
-                                   seeds=args.seeds, synth_options=args.synth_options,
-                                   margin=args.margin, breakdown=not args.no_breakdown,
-                                   progress=_progress())
-    except FpgaToolError as e:
-        print(f"tessera bench fabric-fpga: {e}", file=sys.stderr)
-        return 1
-    print(format_fpga_fabric_report(report))
-    _write_json(args.json, report)
-    return 0
+        raise UsageError("--synth-only takes RxC shapes, not 'tile'")
+    return run_benchmark(args, lambda: bench_fpga_fabric(
+        params, args.shapes, synth_only_shapes=args.synth_only_shapes, device=args.device,
+        package=args.package, freq_mhz=args.freq, seeds=args.seeds,
+        synth_options=args.synth_options, margin=args.margin, breakdown=not args.no_breakdown,
+        progress=progress()), format_fpga_fabric_report)
 
 
 def register(benches, add_param_arguments, params_from_args, formatter):
@@ -82,20 +73,3 @@ def register(benches, add_param_arguments, params_from_args, formatter):
     add_param_arguments(f, without=("rows", "cols"))  # --shapes sets them
     f.set_defaults(func=lambda args: cmd_fabric_fpga(args, params_from_args))
     return f
-
-
-def main(argv=None):
-    """``python -m tessera.scripts.bench_fpga_fabric [flags]``: the same as
-    ``tessera bench fabric-fpga [flags]``."""
-    from .cli import add_param_arguments, params_from_args
-
-    parser = argparse.ArgumentParser(prog="python -m tessera.scripts.bench_fpga_fabric")
-    benches = parser.add_subparsers(dest="benchmark", required=True)
-    register(benches, add_param_arguments, params_from_args,
-             HelpFormatter)
-    args = parser.parse_args(["fabric-fpga", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,15 +7,14 @@ and calls :func:`tessera.sim.bench_network.bench_network` or
 """
 
 import argparse
-import sys
 
 __all__ = ["register", "cmd_network", "cmd_verilator"]
 
 from .argtypes import name_list as _name_list
 from .argtypes import positive_int as _positive_int
 from .argtypes import progress as _progress
+from .argtypes import run_benchmark
 from .argtypes import shape_list as _shape_list
-from .argtypes import write_json as _write_json
 
 # The network benchmark's mesh unless the user chooses a shape, a preset or a config.
 NETWORK_SHAPE = (8, 8)
@@ -38,52 +37,32 @@ def _load_list(text):
 def cmd_network(args, params_from_args):
     from ..sim.bench_network import (VERILATOR_VARIANTS, bench_network, format_network_report,
                                      plot_latency)
-    from ..sim.runner import CocotbFailure
     from .cli import params_with_shape
     params = params_with_shape(args, NETWORK_SHAPE)
     loads, cycles, warmup = args.loads, args.cycles, args.warmup
     if args.quick:
         loads, cycles, warmup = list(QUICK_LOADS), min(cycles, 2_000), min(warmup, 500)
-    try:
-        report = bench_network(params, simulator=args.simulator, patterns=args.patterns,
-                               loads=loads, cycles=cycles, warmup=warmup,
-                               packet_length=args.packet_length,
-                               build_args=VERILATOR_VARIANTS[args.verilator_variant],
-                               fresh=not args.reuse_build, progress=_progress())
-    except ValueError as e:
-        print(f"tessera bench network: {e}", file=sys.stderr)
-        return 2
-    except (CocotbFailure, RuntimeError) as e:
-        print(f"tessera bench network: the run failed: {e}", file=sys.stderr)
-        return 1
-    print(format_network_report(report))
-    if args.plot:
-        print(f"plot: {plot_latency(report, args.plot)}")
-    _write_json(args.json, report)
-    return 0
+
+    def plot(report):
+        if args.plot:
+            print(f"plot: {plot_latency(report, args.plot)}")
+    return run_benchmark(args, lambda: bench_network(
+        params, simulator=args.simulator, patterns=args.patterns, loads=loads, cycles=cycles,
+        warmup=warmup, packet_length=args.packet_length,
+        build_args=VERILATOR_VARIANTS[args.verilator_variant], fresh=not args.reuse_build,
+        progress=_progress()), format_network_report, after=plot)
 
 
 def cmd_verilator(args, params_from_args):
     from ..sim.bench_network import bench_verilator, format_verilator_report
-    from ..sim.runner import CocotbFailure
     params = params_from_args(args)
     shapes, cycles, amaranth_cycles = args.shapes, args.cycles, args.amaranth_cycles
     if args.quick:
         shapes, cycles, amaranth_cycles = [(2, 2), (3, 3)], min(cycles, 5_000), 200
-    try:
-        report = bench_verilator(params, shapes=shapes, variants=args.variants, cycles=cycles,
-                                 amaranth_shape=None if args.no_amaranth else (2, 2),
-                                 amaranth_cycles=amaranth_cycles, load=args.load,
-                                 progress=_progress())
-    except ValueError as e:
-        print(f"tessera bench verilator: {e}", file=sys.stderr)
-        return 2
-    except (CocotbFailure, RuntimeError) as e:
-        print(f"tessera bench verilator: the run failed: {e}", file=sys.stderr)
-        return 1
-    print(format_verilator_report(report))
-    _write_json(args.json, report)
-    return 0
+    return run_benchmark(args, lambda: bench_verilator(
+        params, shapes=shapes, variants=args.variants, cycles=cycles,
+        amaranth_shape=None if args.no_amaranth else (2, 2), amaranth_cycles=amaranth_cycles,
+        load=args.load, progress=_progress()), format_verilator_report)
 
 
 def register(benches, add_param_arguments, params_from_args, formatter):

@@ -99,3 +99,34 @@ def test_bad_config_file_is_reported(tmp_path):
         "tessera params: error: config key in [fabric] must be one of rows, cols, coord_bits, "
         "not 'colls' (did you mean 'cols'?)"]
     assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_run_benchmark_reports_failures_in_one_line(tmp_path, capsys):
+    import argparse
+    import json
+
+    from tessera.scripts.argtypes import run_benchmark
+    from tessera.scripts.cli import UsageError
+    from tessera.sim.fpga import FpgaToolError
+    from tessera.sim.runner import CocotbFailure
+
+    args = argparse.Namespace(benchmark="demo", json=str(tmp_path / "r.json"))
+    seen = []
+    assert run_benchmark(args, lambda: {"x": 1}, lambda r: f"report {r['x']}",
+                         after=seen.append) == 0
+    assert capsys.readouterr().out.startswith("report 1\n")
+    assert seen == [{"x": 1}] and json.loads((tmp_path / "r.json").read_text()) == {"x": 1}
+
+    for failure in (FpgaToolError("nextpnr failed; see n.log"), CocotbFailure("see build.log")):
+        def measure(failure=failure):
+            raise failure
+        args.json = str(tmp_path / "not-written.json")
+        assert run_benchmark(args, measure, str) == 1
+        err = capsys.readouterr().err
+        assert err == f"tessera bench demo: the run failed: {failure}\n"
+    assert not (tmp_path / "not-written.json").exists()
+
+    def refused():
+        raise ValueError("cycles must be at least 10, not 3")
+    with pytest.raises(UsageError, match=r"^cycles must be at least 10, not 3$"):
+        run_benchmark(args, refused, str)
