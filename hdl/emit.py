@@ -1,8 +1,7 @@
 """Verilog emission of Tessera designs."""
 
-from amaranth.back import verilog
-
 from .router import Router
+from .verilog_text import convert
 
 __all__ = ["router_verilog", "ROUTER_TOP", "write_fabric"]
 
@@ -13,7 +12,7 @@ ROUTER_TOP = "tessera_router"
 def router_verilog(params, *, name=ROUTER_TOP):
     """Verilog text of one :class:`Router` as a top-level module called ``name``."""
     router = Router(params)
-    return verilog.convert(router, name=name, emit_src=False)
+    return convert(router, name=name)
 
 
 def write_fabric(params, out_dir, *, preset=None):

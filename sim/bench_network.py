@@ -27,8 +27,8 @@ import shutil
 import time
 from pathlib import Path
 
-from .bench_router import (AmaranthBus, CocotbBus, format_table, machine_info,
-                           start_clock_and_reset, tool_versions)
+from .bench_router import (AmaranthBus, CocotbBus, environment_lines, format_table,
+                           machine_info, start_clock_and_reset, tool_versions)
 from .network_harness import RATE_ONE, NetworkHarness, TrafficPattern, router_verilog
 
 __all__ = ["HARNESS_TOP", "PATTERNS", "DEFAULT_LOADS", "VERILATOR_VARIANTS",
@@ -312,12 +312,11 @@ def convert(params, plan, *, buckets=32):
     The router is emitted once and instantiated at every node (see ``NetworkHarness``'s
     ``router_module``): for 4x4 that cut conversion from about 9 s to 2 s.
     """
-    from amaranth.back import verilog
+    from ..hdl.verilog_text import convert
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     start = time.perf_counter()
     shaped = params.replace(rows=plan["rows"], cols=plan["cols"])
-    text = verilog.convert(_harness(params, plan, buckets, ROUTER_MODULE), name=HARNESS_TOP,
-                           emit_src=False)
+    text = convert(_harness(params, plan, buckets, ROUTER_MODULE), name=HARNESS_TOP)
     text += "\n" + router_verilog(shaped, ROUTER_MODULE)
     return text, time.perf_counter() - start
 
@@ -525,13 +524,8 @@ def bench_verilator(params, *, shapes=((4, 4), (8, 8)), variants=tuple(VERILATOR
 
 
 def _config_lines(cfg):
-    m = cfg["machine"]
-    return [
-        "parameters: " + ", ".join(f"{k}={v}" for k, v in cfg["params"].items()),
-        "versions: " + ", ".join(f"{k} {v}" for k, v in cfg["versions"].items()),
-        f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}, Python {m['python']}, "
-        f"load average at start {m['load_average']}",
-    ]
+    return ["parameters: " + ", ".join(f"{k}={v}" for k, v in cfg["params"].items()),
+            *environment_lines(cfg["versions"], cfg["machine"])]
 
 
 def format_network_report(report):

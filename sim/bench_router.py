@@ -588,8 +588,7 @@ def run_verilator_cpp(params, plan, *, variant=DEFAULT_VERILATOR_VARIANT, fresh=
     ports directly, so this measures the model's own speed. Arguments as for
     :func:`run_verilator`; returns the same keys.
     """
-    from amaranth.back import verilog
-
+    from ..hdl.verilog_text import convert
     from .runner import BUILD_ROOT
     from .verilator import BUILD_ARGS, setup_verilator
 
@@ -600,7 +599,7 @@ def run_verilator_cpp(params, plan, *, variant=DEFAULT_VERILATOR_VARIANT, fresh=
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     harness = RouterHarness(params, templates=plan["template_count"])
     start = time.perf_counter()
-    text = verilog.convert(harness, name=HARNESS_TOP, emit_src=False)
+    text = convert(harness, name=HARNESS_TOP)
     verilog_seconds = time.perf_counter() - start
     recorder = _RecordingBus()
     _drive(run_plan(recorder, plan))
@@ -709,8 +708,7 @@ def run_verilator(params, plan, *, variant=DEFAULT_VERILATOR_VARIANT, fresh=True
     Returns ``{"verilog_seconds", "build_seconds", "run_seconds", "args", "build_dir",
     "result"}``.
     """
-    from amaranth.back import verilog
-
+    from ..hdl.verilog_text import convert
     from .runner import BUILD_ROOT, build, run_tests
     from .verilator import BUILD_ARGS
 
@@ -720,8 +718,7 @@ def run_verilator(params, plan, *, variant=DEFAULT_VERILATOR_VARIANT, fresh=True
     say = progress or (lambda message: None)
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     start = time.perf_counter()
-    text = verilog.convert(RouterHarness(params, templates=plan["template_count"]),
-                           name=HARNESS_TOP, emit_src=False)
+    text = convert(RouterHarness(params, templates=plan["template_count"]), name=HARNESS_TOP)
     verilog_seconds = time.perf_counter() - start
     root = Path(build_root or Path(BUILD_ROOT) / "bench-router") / variant
     if fresh and root.exists():
@@ -790,6 +787,14 @@ def tool_versions(packages=SIMULATION_TOOLS):
         except metadata.PackageNotFoundError:
             out[package] = None
     return out
+
+
+def environment_lines(versions, machine):
+    """The ``versions:`` and ``machine:`` lines every benchmark report prints."""
+    m = machine
+    return ["versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+            f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}, Python {m['python']}, "
+            f"load average at start {m['load_average']}"]
 
 
 def _summarise(plan, result):
@@ -944,10 +949,7 @@ def format_router_report(report):
     if cfg.get("verilator_args"):
         out.append(f"verilator variant {cfg['verilator_variant']}: "
                    f"{' '.join(cfg['verilator_args'])}")
-    out.append("versions: " + ", ".join(f"{k} {v}" for k, v in cfg["versions"].items()))
-    m = cfg["machine"]
-    out.append(f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}, Python {m['python']}, "
-               f"load average at start {m['load_average']}")
+    out += environment_lines(cfg["versions"], cfg["machine"])
     out.append("patterns:")
     for name, p in cfg["patterns"].items():
         out.append(f"  {name} ({p['wavelets']} wavelets): {p['description']}")

@@ -85,8 +85,8 @@ def _xorshift32(state):
 
 def router_verilog(params, name):
     """Verilog of one :class:`Router` as module ``name``, for ``router_module=name``."""
-    from amaranth.back import verilog
-    return verilog.convert(Router(params), name=name, emit_src=False)
+    from ..hdl.verilog_text import convert
+    return convert(Router(params), name=name)
 
 
 class NetworkHarness(wiring.Component):

@@ -1,7 +1,11 @@
-"""Build Verilog with Verilator and run cocotb testbenches on it, through cocotb's Python runner.
+"""Build Verilog with Verilator (or Icarus) and run cocotb testbenches on it, through cocotb's
+Python runner.
 
 Every testbench entry point and benchmark goes through :func:`build` and :func:`run_tests`, so
 the Verilator set-up (:func:`sim.verilator.setup_verilator`) and build flags live in one place.
+Verilator is the simulator of every test and benchmark; Icarus Verilog, an event-driven
+four-state simulator, runs the same testbenches on small designs to catch Verilog that only a
+two-state simulator forgives (X that Verilator turns into 0).
 """
 
 import hashlib
@@ -11,20 +15,32 @@ from pathlib import Path
 
 from .verilator import BUILD_ARGS, setup_verilator
 
-__all__ = ["REPO_ROOT", "BUILD_ROOT", "build", "run_tests", "failure_report", "CocotbFailure"]
+__all__ = ["REPO_ROOT", "BUILD_ROOT", "SIMULATORS", "build", "run_tests", "run_testbench",
+           "failure_report", "CocotbFailure", "IcarusMissing"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Verilator builds go here, one directory per design and parameter set.
 BUILD_ROOT = Path(os.environ.get("TESSERA_BUILD_DIR", REPO_ROOT / "build"))
 
 
+# The simulators :func:`build` knows.
+SIMULATORS = ("verilator", "icarus")
+
+
 class CocotbFailure(AssertionError):
     """A cocotb test run reported failures."""
 
 
+class IcarusMissing(RuntimeError):
+    """Icarus Verilog (``iverilog``, ``vvp``) is not on PATH."""
+
+
 def build(name, verilog, *, toplevel, build_args=(), waves=False, build_root=None,
-          public="all"):
+          public="all", simulator="verilator"):
     """Write ``verilog`` and build it with Verilator; return ``(runner, build_dir)``.
+
+    ``simulator="icarus"`` builds it with Icarus Verilog instead (``iverilog``, a prerequisite
+    named in the README); ``build_args`` are then Icarus's and ``public`` does not apply.
 
     The build directory is named after ``name`` and a hash of the Verilog and arguments, so a
     rebuild of identical input is skipped by make and different parameter sets never collide.
@@ -37,17 +53,17 @@ def build(name, verilog, *, toplevel, build_args=(), waves=False, build_root=Non
     """
     if public not in ("all", "top"):
         raise ValueError(f"public must be 'all' or 'top', not {public!r}")
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    if simulator == "icarus":
+        return _build_icarus(name, verilog, toplevel=toplevel, build_args=build_args,
+                             waves=waves, build_root=build_root)
     setup_verilator()
     from cocotb_tools.runner import get_runner
 
     args = [*BUILD_ARGS, *build_args]
-    digest = hashlib.sha256((verilog + repr(args) + repr(waves) + repr(public)).encode()
-                            ).hexdigest()[:10]
-    build_dir = Path(build_root or BUILD_ROOT) / f"{name}-{digest}"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    source = build_dir / f"{toplevel}.v"
-    if not source.exists() or source.read_text() != verilog:
-        source.write_text(verilog)
+    build_dir, source = _source_in_build_dir(name, verilog, toplevel, build_root,
+                                             repr(args) + repr(waves) + repr(public))
     sources = [source]
     if public == "all":
         runner = get_runner("verilator")
@@ -66,6 +82,38 @@ def build(name, verilog, *, toplevel, build_args=(), waves=False, build_root=Non
         waves=waves,
         log_file=build_dir / "build.log",
     )
+    return runner, build_dir
+
+
+def _source_in_build_dir(name, verilog, toplevel, build_root, options):
+    """``(build_dir, source)``: the directory named after ``name`` and a hash of the Verilog and
+    ``options``, and ``verilog`` written in it (only if changed, so make sees no change)."""
+    digest = hashlib.sha256((verilog + options).encode()).hexdigest()[:10]
+    build_dir = Path(build_root or BUILD_ROOT) / f"{name}-{digest}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / f"{toplevel}.v"
+    if not source.exists() or source.read_text() != verilog:
+        source.write_text(verilog)
+    return build_dir, source
+
+
+def _build_icarus(name, verilog, *, toplevel, build_args, waves, build_root):
+    import shutil
+
+    from cocotb_tools.runner import get_runner
+
+    for tool in ("iverilog", "vvp"):
+        if shutil.which(tool) is None:
+            raise IcarusMissing(f"Icarus Verilog's '{tool}' is not on PATH; install it "
+                                f"(Debian: apt-get install iverilog; see README.md, "
+                                f"prerequisites)")
+    args = list(build_args)
+    build_dir, source = _source_in_build_dir(f"{name}-icarus", verilog, toplevel, build_root,
+                                             repr(args) + repr(waves))
+    runner = get_runner("icarus")
+    runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                 build_args=args, waves=waves, timescale=("1ns", "1ps"),
+                 log_file=build_dir / "build.log")
     return runner, build_dir
 
 
@@ -134,6 +182,31 @@ def run_tests(runner, build_dir, *, toplevel, test_module, test_dir, testcase=No
     if failed or total == 0:
         raise CocotbFailure(f"{failed} of {total} cocotb tests failed in {test_module} "
                             f"(log: {log})")
+    return total
+
+
+def run_testbench(runner, build_dir, *, toplevel, test_dir, test_module, params, minimum, what,
+                  testcase=None):
+    """Run a testbench of ``test_dir`` on a design built for ``params``, the way every pytest
+    entry point does: the parameter set as JSON in ``TESSERA_PARAMS``, cocotb's seed from
+    ``TESSERA_SEED`` (default 1, so runs repeat). Returns the number of tests run.
+
+    Raises :class:`CocotbFailure` whose message names ``what`` (the design and parameter set),
+    the seed and each failed test with the end of its traceback, or says that fewer than
+    ``minimum`` tests ran."""
+    import json
+
+    seed = int(os.environ.get("TESSERA_SEED", "1"))
+    try:
+        total = run_tests(runner, build_dir, toplevel=toplevel, test_module=test_module,
+                          test_dir=test_dir, seed=seed, testcase=testcase,
+                          extra_env={"TESSERA_PARAMS": json.dumps(params.as_dict())})
+    except CocotbFailure as e:
+        raise CocotbFailure(f"{what}, seed {seed}: {e}\n"
+                            + failure_report(Path(build_dir) / f"{test_module}.log",
+                                             test_module)) from None
+    if total < minimum:
+        raise CocotbFailure(f"{what}: only {total} cocotb tests ran, expected {minimum} or more")
     return total
 
 

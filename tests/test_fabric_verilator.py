@@ -10,15 +10,11 @@ build flag is added. The simulations themselves take a few seconds per shape.
 ``TESSERA_SEED`` sets cocotb's random seed (default 1, so runs repeat).
 """
 
-import json
-import os
-from pathlib import Path
-
 import pytest
 
 from tessera.hdl.fabric import FABRIC_MODULE, TILE_MODULE, fabric_verilog
 from tessera.hdl.params import resolve_params
-from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, failure_report, run_tests
+from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, run_testbench
 
 pytestmark = pytest.mark.slow
 
@@ -52,16 +48,9 @@ def fabric_model(request):
 
 def test_fabric_testbench(fabric_model):
     name, params, runner, build_dir = fabric_model
-    seed = int(os.environ.get("TESSERA_SEED", "1"))
     try:
-        total = run_tests(runner, build_dir, toplevel=FABRIC_MODULE, test_module=TEST_MODULE,
-                          test_dir=TESTBENCH_DIR, seed=seed,
-                          extra_env={"TESSERA_PARAMS": json.dumps(params.as_dict())})
+        run_testbench(runner, build_dir, toplevel=FABRIC_MODULE, test_module=TEST_MODULE,
+                      test_dir=TESTBENCH_DIR, params=params, minimum=9,
+                      what=f"fabric testbench, shape {name}")
     except CocotbFailure as e:
-        failure = str(e)
-    else:
-        assert total >= 9, f"only {total} cocotb tests ran"
-        return
-    pytest.fail(f"fabric testbench, shape {name}, seed {seed}: {failure}\n"
-                + failure_report(Path(build_dir) / f"{TEST_MODULE}.log", TEST_MODULE),
-                pytrace=False)
+        pytest.fail(str(e), pytrace=False)

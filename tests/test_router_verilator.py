@@ -7,15 +7,11 @@ test, the end of its traceback. ``TESSERA_SEED`` sets cocotb's random seed (defa
 repeat).
 """
 
-import json
-import os
-from pathlib import Path
-
 import pytest
 
 from tessera.hdl.emit import ROUTER_TOP, router_verilog
 from tessera.hdl.params import resolve_params
-from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, failure_report, run_tests
+from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, run_testbench
 
 pytestmark = pytest.mark.slow
 
@@ -44,16 +40,9 @@ def router_model(request):
 
 def test_router_testbench(router_model):
     name, params, runner, build_dir = router_model
-    seed = int(os.environ.get("TESSERA_SEED", "1"))
     try:
-        total = run_tests(runner, build_dir, toplevel=ROUTER_TOP, test_module=TEST_MODULE,
-                          test_dir=TESTBENCH_DIR, seed=seed,
-                          extra_env={"TESSERA_PARAMS": json.dumps(params.as_dict())})
+        run_testbench(runner, build_dir, toplevel=ROUTER_TOP, test_module=TEST_MODULE,
+                      test_dir=TESTBENCH_DIR, params=params, minimum=30,
+                      what=f"router testbench, parameter set {name!r}")
     except CocotbFailure as e:
-        failure = str(e)
-    else:
-        assert total >= 30, f"only {total} cocotb tests ran"
-        return
-    pytest.fail(f"router testbench, parameter set {name!r}, seed {seed}: {failure}\n"
-                + failure_report(Path(build_dir) / f"{TEST_MODULE}.log", TEST_MODULE),
-                pytrace=False)
+        pytest.fail(str(e), pytrace=False)
