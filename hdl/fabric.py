@@ -10,9 +10,8 @@ Every link that crosses the boundary is a top-level port, named by side and posi
 another fabric, attaches to any of them (``docs/edge-protocol.md``).
 """
 
-from amaranth.back import verilog
-
 from .tile import MESH_DIRECTIONS, Tile, link_name
+from .verilog_text import convert
 from .wavelet import OPPOSITE, Direction, wavelet_layout
 
 __all__ = ["TILE_MODULE", "FABRIC_MODULE", "STATUS_BITS", "STEP", "edge_length", "edge_index",
@@ -58,20 +57,46 @@ def edge_port(side, kind, index):
 
 
 def fabric_ports(params):
-    """The fabric's top-level ports: ``[{"name", "direction", "width"}]``, clock and reset first."""
+    """The fabric's top-level ports: ``[{"name", "direction", "width", "description"}]``, clock
+    and reset first, then every edge link (``docs/edge-protocol.md``), then ``status``."""
+    from .tile import STATUS_MEANING
+
     width = wavelet_layout(params).size
-    ports = [{"name": "clk", "direction": "input", "width": 1},
-             {"name": "rst", "direction": "input", "width": 1}]
+    ports = [{"name": "clk", "direction": "input", "width": 1,
+              "description": "clock; every flip-flop changes on its rising edge"},
+             {"name": "rst", "direction": "input", "width": 1,
+              "description": "reset, active high, synchronous: hold it for at least one rising "
+                             "edge of clk; clears queues, routes and status"}]
+    members = {"payload": "the wavelet (docs/wavelet.md: data, color, ctrl, addressed, last)",
+               "valid": "the payload is a wavelet this cycle",
+               "ready": "the receiver takes the wavelet this cycle (a transfer: valid and "
+                        "ready at a rising edge of clk)"}
     for side in MESH_DIRECTIONS:
         for kind, flow in (("in", "input"), ("out", "output")):
             back = "output" if flow == "input" else "input"
+            towards = "into" if kind == "in" else "out of"
             for k in range(edge_length(params, side)):
+                x, y = _edge_tile(params, side, k)
                 prefix = edge_port(side, kind, k)
-                ports += [{"name": f"{prefix}__payload", "direction": flow, "width": width},
-                          {"name": f"{prefix}__ready", "direction": back, "width": 1},
-                          {"name": f"{prefix}__valid", "direction": flow, "width": 1}]
-    ports.append({"name": "status", "direction": "output", "width": STATUS_BITS})
+                link = f"{side.name.lower()} edge, link {towards} tile ({x}, {y})"
+                ports += [{"name": f"{prefix}__{member}",
+                           "direction": back if member == "ready" else flow,
+                           "width": width if member == "payload" else 1,
+                           "description": f"{link}: {members[member]}"}
+                          for member in ("payload", "ready", "valid")]
+    bits = "; ".join(f"bit {flag.value.bit_length() - 1} {flag.name} ({meaning})"
+                     for flag, meaning in STATUS_MEANING.items())
+    ports.append({"name": "status", "direction": "output", "width": STATUS_BITS,
+                  "description": f"sticky error flags, the OR of every tile's, cleared only by "
+                                 f"rst: {bits}"})
     return ports
+
+
+def _edge_tile(params, side, index):
+    """The tile at port ``index`` of ``side``."""
+    if side in (Direction.NORTH, Direction.SOUTH):
+        return index, 0 if side == Direction.NORTH else params.rows - 1
+    return (0 if side == Direction.WEST else params.cols - 1), index
 
 
 def fabric_module_verilog(params):
@@ -129,5 +154,5 @@ def fabric_module_verilog(params):
 
 def fabric_verilog(params):
     """The fabric's Verilog: ``{file name: text}`` with the tile module and the fabric module."""
-    tile = verilog.convert(Tile(params), name=TILE_MODULE, emit_src=False)
+    tile = convert(Tile(params), name=TILE_MODULE)
     return {f"{TILE_MODULE}.v": tile, f"{FABRIC_MODULE}.v": fabric_module_verilog(params)}

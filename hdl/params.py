@@ -239,10 +239,16 @@ def _preset_name(preset, file_preset):
     return name
 
 
+# Byte-order marks of encodings that some editors save TOML in, though TOML must be UTF-8.
+_FOREIGN_BOMS = {b"\xff\xfe": "UTF-16 (little-endian)", b"\xfe\xff": "UTF-16 (big-endian)"}
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def _read_toml(path):
     try:
         with open(path, "rb") as f:
-            doc = tomllib.load(f)
+            raw = f.read()
+        doc = tomllib.loads(_toml_text(path, raw))
     except FileNotFoundError:
         raise ParamError(f"config must be an existing TOML file, not {str(path)!r}") from None
     except OSError as e:
@@ -273,6 +279,23 @@ def _read_toml(path):
                                  f"{', '.join(SECTIONS[section])}, not {key!r}{hint}")
             values[SECTIONS[section][key]] = value
     return values, preset
+
+
+def _toml_text(path, raw):
+    """``raw`` decoded as UTF-8, the only encoding TOML allows (a UTF-8 byte-order mark is
+    dropped); anything else is a :class:`ParamError` that says where and what the file is."""
+    for bom, encoding in _FOREIGN_BOMS.items():
+        if raw.startswith(bom):
+            raise ParamError(f"config must be a TOML file in UTF-8 (TOML's only encoding), but "
+                             f"{str(path)!r} is {encoding}: save it as UTF-8") from None
+    try:
+        return raw.removeprefix(_UTF8_BOM).decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ParamError(f"config must be a TOML file in UTF-8 (TOML's only encoding), but "
+                         f"{str(path)!r} has the byte 0x{raw[e.start]:02x} on line {line}, "
+                         f"which is not UTF-8 (Latin-1 or another encoding?): save it as "
+                         f"UTF-8") from None
 
 
 def _did_you_mean(word, choices):

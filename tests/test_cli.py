@@ -130,3 +130,93 @@ def test_run_benchmark_reports_failures_in_one_line(tmp_path, capsys):
         raise ValueError("cycles must be at least 10, not 3")
     with pytest.raises(UsageError, match=r"^cycles must be at least 10, not 3$"):
         run_benchmark(args, refused, str)
+
+
+@pytest.mark.parametrize("encoding, content, message", [
+    ("utf-16", "[fabric]\nrows = 3\n", "is UTF-16 (little-endian): save it as UTF-8"),
+    ("latin-1", "# café\n[fabric]\nrows = 3\n",
+     "has the byte 0xe9 on line 1, which is not UTF-8"),
+])
+@pytest.mark.parametrize("command", ["params", "generate"])
+def test_a_config_not_in_utf8_is_one_line(command, encoding, content, message, tmp_path):
+    (tmp_path / "cfg.toml").write_bytes(content.encode(encoding))
+    r = tessera(command, "--config", "cfg.toml", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr == (f"tessera {command}: error: config must be a TOML file in UTF-8 (TOML's "
+                        f"only encoding), but 'cfg.toml' {message}"
+                        + r.stderr.split(message, 1)[1])
+    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.toml"]
+
+
+def test_a_config_with_a_utf8_byte_order_mark_is_read(tmp_path):
+    (tmp_path / "cfg.toml").write_bytes("[fabric]\nrows = 3\n".encode("utf-8-sig"))
+    r = tessera("params", "--config", "cfg.toml", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["fabric"]["rows"] == 3
+
+
+def test_abbreviated_flags_are_refused():
+    r = tessera("params", "--row", "8")
+    assert r.returncode == 2
+    assert r.stderr == ("tessera params: error: unrecognized arguments: --row 8 (see 'tessera "
+                        "params --help')\n")
+    r = tessera("bench", "network", "--jso", "x.json")
+    assert r.returncode == 2 and "unrecognized arguments: --jso" in r.stderr
+
+
+@pytest.mark.parametrize("text, value", [("08", 8), ("010", 10), ("0x10", 16), ("12", 12)])
+def test_integers_with_leading_zeros_are_decimal(text, value):
+    r = tessera("params", "--rows", text, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["fabric"]["rows"] == value
+
+
+@pytest.mark.parametrize("args, prog", [
+    (["generate", "--bogus"], "tessera generate"),
+    (["params", "--bogus"], "tessera params"),
+    (["bench", "load", "--bogus"], "tessera bench load"),
+    (["bench", "network", "--quick", "--bogus", "1"], "tessera bench network"),
+    (["--bogus"], "tessera"),
+])
+def test_an_unknown_flag_points_to_its_commands_help(args, prog):
+    r = tessera(*args)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"{prog}: error: unrecognized arguments: --bogus")
+    assert r.stderr.endswith(f"(see '{prog} --help')\n")
+
+
+def test_bench_errors_name_the_benchmark():
+    r = tessera("bench", "network", "--rows", "0")
+    assert r.returncode == 2
+    assert r.stderr == "tessera bench network: error: rows must be a positive integer, not 0\n"
+
+
+@pytest.mark.parametrize("path, problem", [
+    ("afile.txt/x.json", "'{tmp}/afile.txt' in 'afile.txt/x.json' is a file"),
+    (".", "'.' is a directory"),
+])
+@pytest.mark.parametrize("flag", ["--json", "--plot"])
+def test_an_output_that_cannot_be_written_is_refused_before_the_benchmark(flag, path, problem,
+                                                                          tmp_path):
+    (tmp_path / "afile.txt").write_text("x")
+    r = tessera("bench", "network", flag, path, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr == (f"tessera bench network: error: argument {flag}: must be a file that "
+                        f"can be written, but {problem.format(tmp=tmp_path)} (see 'tessera "
+                        f"bench network --help')\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt"]
+
+
+def test_json_into_missing_folders_makes_them(tmp_path):
+    from tessera.scripts.argtypes import output_file, write_json
+    path = str(tmp_path / "no" / "such" / "dir" / "x.json")
+    assert output_file(path) == path
+    write_json(path, {"a": 1})
+    assert json.loads((tmp_path / "no/such/dir/x.json").read_text()) == {"a": 1}
+
+
+@pytest.mark.parametrize("benchmark", ["network", "verilator", "router", "fpga"])
+def test_router_only_benchmarks_offer_no_sram_flags(benchmark):
+    text = tessera("bench", benchmark, "--help").stdout
+    assert "--sram" not in text

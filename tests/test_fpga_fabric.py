@@ -7,7 +7,6 @@ from tessera.hdl.params import resolve_params
 from tessera.sim.fpga import (ECP5_CAPACITY, bench_fpga_fabric, estimate_fit, fit_verdicts,
                               format_fpga_fabric_report, parse_shape, synth_ecp5_verilog,
                               synth_luts)
-from tessera.sim.runner import BUILD_ROOT
 
 
 def test_parse_shape():

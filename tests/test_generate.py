@@ -8,9 +8,11 @@ import sys
 
 import pytest
 
-from tessera.hdl.emit import write_fabric
-from tessera.hdl.fabric import FABRIC_MODULE, TILE_MODULE, fabric_ports
+from tessera.hdl.emit import router_verilog, write_fabric
+from tessera.hdl.fabric import FABRIC_MODULE, TILE_MODULE, fabric_ports, fabric_verilog
 from tessera.hdl.params import PRESETS, resolve_params
+from tessera.hdl.tile import STATUS_MEANING, AgentStatus
+from tessera.hdl.verilog_text import combinational_blocks
 from tessera.sim.verilator import lint
 
 SHAPES = [(1, 1), (2, 2), (4, 4), (3, 5)]
@@ -67,7 +69,9 @@ def test_manifest_matches_the_parameters(tmp_path):
     wavelet_bits = params.data_width + params.color_bits + 3
     for side, n in (("north", 5), ("south", 5), ("east", 3), ("west", 3)):
         for k in range(n):
-            assert ports[f"{side}_in__{k}__payload"] == {
+            payload = dict(ports[f"{side}_in__{k}__payload"])
+            assert payload.pop("description").startswith(f"{side} edge, link into tile (")
+            assert payload == {
                 "name": f"{side}_in__{k}__payload", "direction": "input", "width": wavelet_bits}
             assert ports[f"{side}_out__{k}__ready"]["direction"] == "input"
         assert f"{side}_in__{n}__valid" not in ports
@@ -184,3 +188,60 @@ def test_out_must_be_a_directory(tmp_path):
     assert r.returncode == 2
     assert "out must be a directory, not the file 'taken'" in r.stderr
     assert (tmp_path / "taken").read_text() == "x"
+
+
+def test_every_port_is_described_and_status_names_its_bits():
+    ports = fabric_ports(resolve_params("default", overrides={"rows": 2, "cols": 3}))
+    assert all(p["description"] for p in ports)
+    assert {p["name"]: p["description"] for p in ports}["east_in__1__valid"].startswith(
+        "east edge, link into tile (2, 1): ")
+    status = next(p for p in ports if p["name"] == "status")["description"]
+    for bit, flag in enumerate(AgentStatus):
+        assert f"bit {bit} {flag.name} ({STATUS_MEANING[flag]})" in status
+
+
+def test_generated_verilog_has_no_combinational_process():
+    """Every combinational signal is a continuous assignment (hdl/verilog_text.py): an
+    ``always @*`` block that reads nothing never runs in an event-driven simulator."""
+    params = resolve_params("tiny")
+    texts = {**fabric_verilog(params), "router": router_verilog(params)}
+    for name, text in texts.items():
+        assert combinational_blocks(text) == [] and "always @*" not in text, name
+    # Flip-flops stay procedural.
+    assert "always @(posedge clk)" in texts["router"]
+
+
+def test_a_directory_holding_other_files_is_refused_without_force(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    r = tessera("generate", "--preset", "tiny", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr == ("tessera generate: error: out must be a new or empty directory or an "
+                        "earlier 'tessera generate' output, but 'out' holds 1 other entry "
+                        "(notes.txt); give --force to write into it anyway\n")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["notes.txt"]
+    assert "--force" in tessera("generate", "--help", cwd=tmp_path).stdout
+
+    r = tessera("generate", "--preset", "tiny", "-o", "out", "--force", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_an_earlier_output_and_an_empty_directory_are_written_without_force(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for out in ("empty", "empty", "new"):  # the second time, "empty" is an earlier output
+        r = tessera("generate", "--preset", "tiny", "-o", out, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    # A manifest.json that Tessera did not write does not count.
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "manifest.json").write_text('{"generator": "someone else"}')
+    r = tessera("generate", "--preset", "tiny", "-o", "other", cwd=tmp_path)
+    assert r.returncode == 2 and "holds 1 other entry (manifest.json)" in r.stderr
+
+
+def test_lint_says_that_it_runs(tmp_path):
+    r = tessera("generate", "--preset", "tiny", "-o", "out", "--lint", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith("tessera generate: linting with Verilator")
+    assert r.stdout.endswith("tessera generate: Verilator lint clean\n")
