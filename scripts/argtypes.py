@@ -7,7 +7,8 @@ import re
 import sys
 import time
 
-__all__ = ["HelpFormatter", "add_fpga_arguments", "add_json_argument", "run_benchmark",
+__all__ = ["HelpFormatter", "RUN_TIMES", "timed_help", "add_fpga_arguments", "add_json_argument",
+           "run_benchmark",
            "progress", "parse_int", "positive_int", "positive_float", "name_list", "int_list",
            "shape_list", "output_file", "path_problem", "write_json"]
 
@@ -35,6 +36,25 @@ def _as_typed(value):
             return f"{value[0]}x{value[1]}"        # a shape
         return ",".join(_as_typed(v) for v in value)
     return str(value)
+
+
+# How long each benchmark runs with its defaults, measured on the 2-core machine of
+# docs/benchmarks.md (2026-12-01; fabric-fpga's on the faster machine of its section there).
+RUN_TIMES = {
+    "router": "about 2.5 min",
+    "fpga": "about 2 min; 4.5 min with --seeds 1,2,3",
+    "generate": "about 5 s",
+    "sram": "about 1.5 min",
+    "load": "about 2 min",
+    "fabric-fpga": "about 20 min",
+    "network": "about 4 min",
+    "verilator": "about 13 min",
+}
+
+
+def timed_help(benchmark, text):
+    """A benchmark's one-line help with its run time (:data:`RUN_TIMES`) appended."""
+    return f"{text} [{RUN_TIMES[benchmark]}]"
 
 
 def progress():

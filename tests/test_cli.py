@@ -220,3 +220,13 @@ def test_json_into_missing_folders_makes_them(tmp_path):
 def test_router_only_benchmarks_offer_no_sram_flags(benchmark):
     text = tessera("bench", benchmark, "--help").stdout
     assert "--sram" not in text
+
+
+def test_bench_help_gives_every_benchmarks_run_time():
+    from tessera.scripts.argtypes import RUN_TIMES
+    text = " ".join(tessera("bench", "--help").stdout.split())
+    for name, run_time in RUN_TIMES.items():
+        assert f" {name} " in text and f"[{run_time}]" in text, name
+    # Every benchmark has one: the choices argparse lists are exactly RUN_TIMES's keys.
+    listed = tessera("bench", "nope").stderr.split("(choose from ", 1)[1].split(")", 1)[0]
+    assert sorted(n.strip(" '") for n in listed.split(",")) == sorted(RUN_TIMES)
