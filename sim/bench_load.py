@@ -9,7 +9,7 @@ import tempfile
 import time
 
 from ..hdl.fabric import FABRIC_MODULE, fabric_verilog
-from .runner import REPO_ROOT, build, run_tests
+from .runner import TESTBENCHES, build, run_tests
 
 __all__ = ["bench_load_path", "format_load_report"]
 
@@ -30,7 +30,7 @@ def bench_load_path(params, *, edges=("west", "all"), progress=None):
         with tempfile.NamedTemporaryFile(suffix=".json") as result:
             start = time.perf_counter()
             run_tests(runner, build_dir, toplevel=FABRIC_MODULE, test_module="load_path",
-                      test_dir=REPO_ROOT / "testbenches" / "fabric",
+                      test_dir=TESTBENCHES / "fabric",
                       extra_env={"TESSERA_PARAMS": json.dumps(params.as_dict()),
                                  "TESSERA_EDGES": edge, "TESSERA_RESULT": result.name})
             row = json.load(open(result.name))

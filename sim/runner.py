@@ -13,14 +13,18 @@ import os
 import sys
 from pathlib import Path
 
+from .. import testbenches as _testbenches_package
 from .verilator import BUILD_ARGS, setup_verilator
 
-__all__ = ["REPO_ROOT", "BUILD_ROOT", "SIMULATORS", "build", "run_tests", "run_testbench",
+__all__ = ["TESTBENCHES", "BUILD_ROOT", "SIMULATORS", "build", "run_tests", "run_testbench",
            "failure_report", "CocotbFailure", "IcarusMissing"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# Verilator builds go here, one directory per design and parameter set.
-BUILD_ROOT = Path(os.environ.get("TESSERA_BUILD_DIR", REPO_ROOT / "build"))
+# The cocotb testbenches, one folder per design (``router``, ``fabric``): installed as the
+# package ``tessera.testbenches``, so found the same way from a checkout or a wheel.
+TESTBENCHES = Path(_testbenches_package.__file__).resolve().parent
+# Builds go here, one directory per design and parameter set: ``$TESSERA_BUILD_DIR``, or
+# ``build/`` under the working directory (never inside the installed package).
+BUILD_ROOT = Path(os.environ.get("TESSERA_BUILD_DIR") or Path.cwd() / "build").resolve()
 
 
 # The simulators :func:`build` knows.

@@ -14,11 +14,11 @@ import pytest
 
 from tessera.hdl.fabric import FABRIC_MODULE, TILE_MODULE, fabric_verilog
 from tessera.hdl.params import resolve_params
-from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, run_testbench
+from tessera.sim.runner import TESTBENCHES, CocotbFailure, build, run_testbench
 
 pytestmark = pytest.mark.slow
 
-TESTBENCH_DIR = REPO_ROOT / "testbenches" / "fabric"
+TESTBENCH_DIR = TESTBENCHES / "fabric"
 TEST_MODULE = "test_fabric"
 # Measured against -fno-inline: see the module docstring.
 BUILD_ARGS = []

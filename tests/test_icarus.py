@@ -17,11 +17,9 @@ from tessera.hdl.emit import ROUTER_TOP, router_verilog
 from tessera.hdl.fabric import FABRIC_MODULE, TILE_MODULE, fabric_module_verilog, fabric_verilog
 from tessera.hdl.params import resolve_params
 from tessera.hdl.tile import Tile
-from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, run_testbench
+from tessera.sim.runner import TESTBENCHES, CocotbFailure, build, run_testbench
 
 pytestmark = pytest.mark.slow
-
-TESTBENCHES = REPO_ROOT / "testbenches"
 
 FABRICS = {
     "1x1": resolve_params("default", overrides={"rows": 1, "cols": 1}),

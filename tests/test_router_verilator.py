@@ -11,11 +11,11 @@ import pytest
 
 from tessera.hdl.emit import ROUTER_TOP, router_verilog
 from tessera.hdl.params import resolve_params
-from tessera.sim.runner import REPO_ROOT, CocotbFailure, build, run_testbench
+from tessera.sim.runner import TESTBENCHES, CocotbFailure, build, run_testbench
 
 pytestmark = pytest.mark.slow
 
-TESTBENCH_DIR = REPO_ROOT / "testbenches" / "router"
+TESTBENCH_DIR = TESTBENCHES / "router"
 TEST_MODULE = "test_router"
 
 PARAM_SETS = {
