@@ -22,4 +22,6 @@ def test_fill_a_2x2_fabric_through_west_and_all_edges():
     # More edges, more ports in use, a shorter fill.
     assert rows["all"]["ports_used"] > rows["west"]["ports_used"]
     assert rows["all"]["cycles"] < rows["west"]["cycles"]
-    assert "bound (attached ports)" in format_load_report(report)
+    text = format_load_report(report)
+    assert "bound (attached ports)" in text
+    assert "\nversions: amaranth " in text and "\nmachine: " in text

@@ -260,3 +260,13 @@ def test_verilator_env_lets_a_shell_lint_the_generated_verilog(tmp_path):
     r = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+
+
+def test_bench_generate_reports_its_shapes_versions_and_machine():
+    from tessera.sim.bench_generate import bench_generate, format_generate_report
+    report = bench_generate(resolve_params("tiny"), [(1, 1), (2, 3)])
+    assert [(r["rows"], r["cols"], r["instances"]) for r in report["rows"]] == [(1, 1, 1),
+                                                                              (2, 3, 6)]
+    text = format_generate_report(report)
+    assert "\nversions: amaranth " in text and "\nmachine: " in text
+    assert "    2x3      6 " in text
