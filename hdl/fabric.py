@@ -10,51 +10,20 @@ Every link that crosses the boundary is a top-level port, named by side and posi
 another fabric, attaches to any of them (``docs/edge-protocol.md``).
 """
 
-from .tile import MESH_DIRECTIONS, Tile, link_name
+from .mesh import (MESH_DIRECTIONS, OPPOSITE, edge_index, edge_length, edge_port, edge_tile,
+                   link_name, neighbour)
+from .tile import Tile
 from .verilog_text import convert
-from .wavelet import OPPOSITE, Direction, wavelet_layout
+from .wavelet import wavelet_layout
 
-__all__ = ["TILE_MODULE", "FABRIC_MODULE", "STATUS_BITS", "STEP", "edge_length", "edge_index",
-           "edge_port", "neighbour", "fabric_ports", "fabric_module_verilog", "fabric_verilog"]
+__all__ = ["TILE_MODULE", "FABRIC_MODULE", "STATUS_BITS", "fabric_ports", "fabric_module_verilog",
+           "fabric_verilog"]
 
 # Width of a tile's (and the fabric's) sticky error flags (hdl.tile.AgentStatus).
 STATUS_BITS = 3
 
 TILE_MODULE = "tessera_tile"
 FABRIC_MODULE = "tessera_fabric"
-
-# One step in each mesh direction, as (dx, dy): x grows eastward, y grows southward.
-STEP = {
-    Direction.NORTH: (0, -1),
-    Direction.EAST:  (1, 0),
-    Direction.SOUTH: (0, 1),
-    Direction.WEST:  (-1, 0),
-}
-
-
-def edge_length(params, side):
-    """Ports along ``side``: one per column on north and south, one per row on east and west."""
-    return params.cols if side in (Direction.NORTH, Direction.SOUTH) else params.rows
-
-
-def edge_index(side, x, y):
-    """Which port of ``side`` the tile at ``(x, y)`` uses."""
-    return x if side in (Direction.NORTH, Direction.SOUTH) else y
-
-
-def neighbour(params, x, y, d):
-    """The tile one step from ``(x, y)`` in direction ``d``, or ``None`` beyond the edge."""
-    dx, dy = STEP[d]
-    nx, ny = x + dx, y + dy
-    if 0 <= nx < params.cols and 0 <= ny < params.rows:
-        return nx, ny
-    return None
-
-
-def edge_port(side, kind, index):
-    """Name prefix of a boundary port: ``west_in__2``."""
-    return f"{link_name(side, kind)}__{index}"
-
 
 def fabric_ports(params):
     """The fabric's top-level ports: ``[{"name", "direction", "width", "description"}]``, clock
@@ -76,7 +45,7 @@ def fabric_ports(params):
             back = "output" if flow == "input" else "input"
             towards = "into" if kind == "in" else "out of"
             for k in range(edge_length(params, side)):
-                x, y = _edge_tile(params, side, k)
+                x, y = edge_tile(params, side, k)
                 prefix = edge_port(side, kind, k)
                 link = f"{side.name.lower()} edge, link {towards} tile ({x}, {y})"
                 ports += [{"name": f"{prefix}__{member}",
@@ -92,13 +61,6 @@ def fabric_ports(params):
     return ports
 
 
-def _edge_tile(params, side, index):
-    """The tile at port ``index`` of ``side``."""
-    if side in (Direction.NORTH, Direction.SOUTH):
-        return index, 0 if side == Direction.NORTH else params.rows - 1
-    return (0 if side == Direction.WEST else params.cols - 1), index
-
-
 def fabric_module_verilog(params):
     """The ``tessera_fabric`` module: ``rows * cols`` instances of ``tessera_tile`` and wires.
 
@@ -111,14 +73,14 @@ def fabric_module_verilog(params):
 
     def arriving(x, y, d):
         """Name prefix of the link arriving at tile (x, y) from direction d."""
-        if neighbour(p, x, y, d) is None:
-            return edge_port(d, "in", edge_index(d, x, y))
+        if neighbour(p, (x, y), d) is None:
+            return edge_port(d, "in", edge_index(d, (x, y)))
         return f"link_{x}_{y}_{d.name.lower()}"
 
     def leaving(x, y, d):
-        n = neighbour(p, x, y, d)
+        n = neighbour(p, (x, y), d)
         if n is None:
-            return edge_port(d, "out", edge_index(d, x, y))
+            return edge_port(d, "out", edge_index(d, (x, y)))
         return arriving(*n, OPPOSITE[d])
 
     def vector(bits):
@@ -130,7 +92,7 @@ def fabric_module_verilog(params):
     out += [f"  {port['direction']} {vector(port['width'])}{port['name']};" for port in ports]
     for x, y in positions:
         for d in MESH_DIRECTIONS:
-            if neighbour(p, x, y, d) is not None:
+            if neighbour(p, (x, y), d) is not None:
                 link = arriving(x, y, d)
                 out.append(f"  wire [{width - 1}:0] {link}__payload; "
                            f"wire {link}__valid; wire {link}__ready;")

@@ -16,15 +16,13 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .mesh import MESH_DIRECTIONS, link_name
 from .router import Router
 from .sram import MemoryPortSignature, TileMemory
 from .wavelet import Direction, header_layout, route_write_layout, wavelet_stream
 
-__all__ = ["AgentOp", "AgentStatus", "STATUS_MEANING", "MESH_DIRECTIONS", "agent_info_layout",
-           "RampSplit", "ColorSink", "MemoryAgent", "Tile"]
-
-# The four ports that link a tile to its neighbours (RAMP stays inside the tile).
-MESH_DIRECTIONS = (Direction.NORTH, Direction.EAST, Direction.SOUTH, Direction.WEST)
+__all__ = ["AgentOp", "AgentStatus", "STATUS_MEANING", "agent_info_layout", "RampSplit",
+           "ColorSink", "MemoryAgent", "Tile"]
 
 
 class AgentOp(enum.Enum, shape=2):
@@ -414,8 +412,3 @@ class Tile(wiring.Component):
             self.status.eq(agent.status),
         ]
         return m
-
-
-def link_name(direction, kind):
-    """Member name of a mesh link: ``north_in``, ``west_out``, ..."""
-    return f"{Direction(direction).name.lower()}_{kind}"

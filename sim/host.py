@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 import cocotb
 from cocotb.triggers import ClockCycles, Event
 
-from ..hdl.fabric import edge_length
+from ..hdl.mesh import MESH_DIRECTIONS, edge_length
 from ..hdl.routing import Route
 from ..hdl.tile import AgentOp, AgentStatus
 from ..hdl.wavelet import Direction
@@ -62,7 +62,7 @@ __all__ = ["EdgePort", "Host", "HostError", "ReadRangeError", "ReplyError", "Hos
            "gather", "SIDES"]
 
 # The fabric's sides, in the order ports are listed.
-SIDES = (Direction.NORTH, Direction.EAST, Direction.SOUTH, Direction.WEST)
+SIDES = MESH_DIRECTIONS
 
 
 class HostError(Exception):

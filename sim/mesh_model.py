@@ -23,34 +23,11 @@ from amaranth.lib import wiring
 
 from ..hdl.router import Router
 from ..hdl.routing import Route
-from ..hdl.wavelet import OPPOSITE, Direction, wavelet_layout
+from ..hdl.mesh import MESH_DIRECTIONS, OPPOSITE, direction_between, step
+from ..hdl.wavelet import Direction, wavelet_layout
 from .wavelets import WaveletCodec
 
-__all__ = ["RouterMesh", "MeshBench", "neighbour", "step_direction", "xy_path",
-           "routes_for_paths", "multicast_routes"]
-
-# Where a step in each direction leads.
-_STEP = {
-    Direction.NORTH: (0, -1),
-    Direction.EAST:  (1, 0),
-    Direction.SOUTH: (0, 1),
-    Direction.WEST:  (-1, 0),
-}
-
-
-def neighbour(tile, direction):
-    """The tile one step from ``tile`` in ``direction`` (possibly off the mesh)."""
-    dx, dy = _STEP[Direction(direction)]
-    return (tile[0] + dx, tile[1] + dy)
-
-
-def step_direction(a, b):
-    """The output of tile ``a`` that leads to the adjacent tile ``b``."""
-    for direction in _STEP:
-        if neighbour(a, direction) == tuple(b):
-            return direction
-    raise ValueError(f"tiles must be adjacent, not {a} and {b}")
-
+__all__ = ["RouterMesh", "MeshBench", "xy_path", "routes_for_paths", "multicast_routes"]
 
 def xy_path(src, dst):
     """Tiles from ``src`` to ``dst`` in dimension order (x first, then y), both included."""
@@ -82,11 +59,11 @@ def routes_for_paths(paths, *, check=True):
     for path in paths:
         path = [tuple(t) for t in path]
         for k, tile in enumerate(path):
-            into = Direction.RAMP if k == 0 else step_direction(tile, path[k - 1])
+            into = Direction.RAMP if k == 0 else direction_between(tile, path[k - 1])
             if accept.setdefault(tile, into) != into:
                 raise ValueError(f"paths of one color must enter tile {tile} by one input, not "
                                  f"by {accept[tile].name} and {into.name}")
-            out = Direction.RAMP if k == len(path) - 1 else step_direction(tile, path[k + 1])
+            out = Direction.RAMP if k == len(path) - 1 else direction_between(tile, path[k + 1])
             outputs.setdefault(tile, set()).add(out)
     return {tile: Route(accept[tile], outputs[tile], check=check) for tile in accept}
 
@@ -154,8 +131,8 @@ class RouterMesh(Elaboratable):
                 moves.append(router.inp[d].valid & router.inp[d].ready)
             ramp_out = router.out[Direction.RAMP]
             moves.append(ramp_out.valid & ramp_out.ready)
-            for d in _STEP:
-                other = neighbour(tile, d)
+            for d in MESH_DIRECTIONS:
+                other = step(tile, d)
                 if self.on_mesh(other):
                     wiring.connect(m, router.out[d], self.routers[other].inp[OPPOSITE[d]])
                 else:

@@ -44,21 +44,13 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..hdl.router import Router
-from ..hdl.wavelet import OPPOSITE, Direction
+from ..hdl.mesh import MESH_DIRECTIONS, OPPOSITE, step
+from ..hdl.wavelet import Direction
 
 __all__ = ["NetworkHarness", "TrafficPattern", "node_seed", "router_verilog", "RATE_ONE"]
 
 # ``rate`` that makes every cycle generate a packet (rate is compared against 16 random bits).
 RATE_ONE = 1 << 16
-
-# Where a step in each direction leads (x grows eastward, y southward).
-_STEP = {
-    Direction.NORTH: (0, -1),
-    Direction.EAST: (1, 0),
-    Direction.SOUTH: (0, 1),
-    Direction.WEST: (-1, 0),
-}
-
 
 class TrafficPattern(enum.Enum, shape=2):
     """How a source picks each packet's destination."""
@@ -247,8 +239,8 @@ class NetworkHarness(wiring.Component):
                     self._router_module, i_clk=ClockSignal(), i_rst=ResetSignal(), **ports)
             m.d.comb += [router.x.eq(x), router.y.eq(y)]
         for (x, y), router in routers.items():
-            for d, (dx, dy) in _STEP.items():
-                other = routers.get((x + dx, y + dy))
+            for d in MESH_DIRECTIONS:
+                other = routers.get(step((x, y), d))
                 if other is not None:
                     wiring.connect(m, router.out[d], other.inp[OPPOSITE[d]])
                 else:

@@ -17,10 +17,10 @@ import pytest
 from amaranth.sim import Simulator
 
 from tessera.hdl.params import resolve_params
+from tessera.hdl.mesh import direction_between
 from tessera.hdl.routing import Route, RouteError
 from tessera.hdl.wavelet import Direction
-from tessera.sim.mesh_model import (MeshBench, RouterMesh, multicast_routes, routes_for_paths,
-                                    step_direction, xy_path)
+from tessera.sim.mesh_model import MeshBench, RouterMesh, multicast_routes, routes_for_paths, xy_path
 from tessera.sim.amaranth_sim import run_simulation
 from tessera.sim.wavelets import Wavelet
 
@@ -240,7 +240,7 @@ def _ring_path(k):
 
 def _ring_links(mesh):
     """For each corner, its router's input fed by the previous corner round the ring."""
-    return [mesh.routers[RING[(j + 1) % 4]].inp[step_direction(RING[(j + 1) % 4], RING[j])]
+    return [mesh.routers[RING[(j + 1) % 4]].inp[direction_between(RING[(j + 1) % 4], RING[j])]
             for j in range(4)]
 
 
