@@ -31,7 +31,6 @@ def test_estimate_fit_takes_the_tightest_resource():
     assert fit["limit"] == "DP16KD" and fit["max_tiles"] == 8 and fit["rect"] == [2, 3]
 
 
-@pytest.mark.slow
 def test_fit_verdicts_name_the_largest_routed_and_the_too_big():
     def design(shape, tiles, luts, placed, fits):
         return {"shape": shape, "tiles": tiles, "synth_luts": luts, "placed": placed,
@@ -51,6 +50,7 @@ def test_fit_verdicts_name_the_largest_routed_and_the_too_big():
     assert fit_verdicts(only_tile) == []
 
 
+@pytest.mark.slow
 def test_tiny_fabric_synthesises_and_places(tmp_path):
     """A 1x1 tiny-preset fabric from its Verilog: cells and Fmax parsed (about 20 s)."""
     params = resolve_params("tiny", overrides={"rows": 1, "cols": 1})
