@@ -240,7 +240,10 @@ def _preset_name(preset, file_preset):
 
 
 # Byte-order marks of encodings that some editors save TOML in, though TOML must be UTF-8.
-_FOREIGN_BOMS = {b"\xff\xfe": "UTF-16 (little-endian)", b"\xfe\xff": "UTF-16 (big-endian)"}
+# (UTF-32's come first: its little-endian mark begins with UTF-16's.)
+_FOREIGN_BOMS = {b"\xff\xfe\x00\x00": "UTF-32 (little-endian)",
+                 b"\x00\x00\xfe\xff": "UTF-32 (big-endian)",
+                 b"\xff\xfe": "UTF-16 (little-endian)", b"\xfe\xff": "UTF-16 (big-endian)"}
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 

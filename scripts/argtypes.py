@@ -10,7 +10,7 @@ import time
 __all__ = ["HelpFormatter", "RUN_TIMES", "timed_help", "add_fpga_arguments", "add_json_argument",
            "run_benchmark",
            "progress", "parse_int", "positive_int", "positive_float", "name_list", "int_list",
-           "shape_list", "output_file", "path_problem", "write_json"]
+           "shape_list", "check_shapes", "output_file", "path_problem", "write_json"]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -160,6 +160,12 @@ def path_problem(path, *, directory=False):
         return f"{existing!r} in {path!r} is a file"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"{existing!r} is not writable"
+    try:  # what os.access cannot tell (root, or a file system that takes no files: /proc)
+        import tempfile
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        return f"{existing!r} takes no new files ({e.strerror or e})"
     return None
 
 
@@ -168,7 +174,7 @@ def output_file(text):
     before the command runs, so no result is lost at the end."""
     problem = path_problem(text)
     if problem:
-        raise argparse.ArgumentTypeError(f"must be a file that can be written, but {problem}")
+        raise argparse.ArgumentTypeError(f"must name a file that can be written, but {problem}")
     return text
 
 
@@ -176,6 +182,15 @@ def add_json_argument(parser):
     parser.add_argument("--json", metavar="FILE", type=output_file,
                         help="also write the full result as JSON (missing folders are made; "
                              "the path is checked before the benchmark runs)")
+
+
+def check_shapes(params, shapes):
+    """Raise :class:`~tessera.hdl.params.ParamError` for the first of ``shapes`` (``(rows,
+    cols)`` pairs; ``"tile"`` is skipped) that breaks a rule with ``params``: every shape is
+    checked before a benchmark starts, not when its turn comes."""
+    for shape in shapes:
+        if shape != "tile":
+            params.replace(rows=shape[0], cols=shape[1])
 
 
 def write_json(path, report):

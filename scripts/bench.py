@@ -9,8 +9,8 @@ full result as returned.
 import argparse
 import sys
 
-from .argtypes import (HelpFormatter, add_fpga_arguments, add_json_argument, run_benchmark,
-                       timed_help)
+from .argtypes import (HelpFormatter, add_fpga_arguments, add_json_argument, check_shapes,
+                       run_benchmark, timed_help)
 from .argtypes import name_list as _name_list
 from .argtypes import positive_int as _positive_int
 from .argtypes import progress as _progress
@@ -23,9 +23,7 @@ def cmd_generate(args, params_from_args):
     from ..sim.bench_generate import DEFAULT_SHAPES, bench_generate, format_generate_report
     params = params_from_args(args)
     shapes = args.shapes or DEFAULT_SHAPES
-    # Every shape must be valid before anything runs.
-    for r, c in shapes:
-        params.replace(rows=r, cols=c)
+    check_shapes(params, shapes)
     return run_benchmark(args, lambda: bench_generate(params, shapes, progress=_progress()),
                          format_generate_report)
 

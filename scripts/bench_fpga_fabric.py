@@ -7,8 +7,8 @@
 
 import argparse
 
-from .argtypes import (add_fpga_arguments, add_json_argument, run_benchmark, shape_list,
-                       timed_help)
+from .argtypes import (add_fpga_arguments, add_json_argument, check_shapes, run_benchmark,
+                       shape_list, timed_help)
 
 __all__ = ["register", "cmd_fabric_fpga"]
 
@@ -35,6 +35,7 @@ def cmd_fabric_fpga(args, params_from_args):
     params = params_from_args(args)
     if any(s == "tile" for s in args.synth_only_shapes):
         raise UsageError("--synth-only takes RxC shapes, not 'tile'")
+    check_shapes(params, [*args.shapes, *args.synth_only_shapes])
     return run_benchmark(args, lambda: bench_fpga_fabric(
         params, args.shapes, synth_only_shapes=args.synth_only_shapes, device=args.device,
         package=args.package, freq_mhz=args.freq, seeds=args.seeds,

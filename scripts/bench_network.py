@@ -10,7 +10,7 @@ import argparse
 
 __all__ = ["register", "cmd_network", "cmd_verilator"]
 
-from .argtypes import add_json_argument, output_file, timed_help
+from .argtypes import add_json_argument, check_shapes, output_file, timed_help
 from .argtypes import name_list as _name_list
 from .argtypes import positive_int as _positive_int
 from .argtypes import progress as _progress
@@ -63,6 +63,7 @@ def cmd_verilator(args, params_from_args):
     shapes, cycles, amaranth_cycles = args.shapes, args.cycles, args.amaranth_cycles
     if args.quick:
         shapes, cycles, amaranth_cycles = [(2, 2), (3, 3)], min(cycles, 5_000), 200
+    check_shapes(params, shapes)
     return run_benchmark(args, lambda: bench_verilator(
         params, shapes=shapes, variants=args.variants, cycles=cycles,
         amaranth_shape=None if args.no_amaranth else (2, 2), amaranth_cycles=amaranth_cycles,

@@ -6,6 +6,7 @@ the bad value; nothing written), 1 when a run itself fails.
 
 import argparse
 import dataclasses
+import os
 import sys
 from importlib import metadata
 
@@ -181,6 +182,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{chosen.prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`tessera params | head -1`): stop quietly, as a Unix tool
+        # killed by SIGPIPE does, and keep Python from reporting the pipe again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
 
 
 if __name__ == "__main__":

@@ -50,8 +50,15 @@ def register(commands, add_param_arguments, params_from_args, usage_error):
         print(f"tessera generate: {params.rows}x{params.cols} fabric -> "
               f"{os.path.join(os.path.normpath(args.out), '')}: {manifest['modules']} modules "
               f"in {len(manifest['files'])} files ({manifest['tile_module']} defined once, "
-              f"{manifest['top']} with {manifest['instances']} instances of it), {lines} lines, "
+              f"{manifest['top']} with {manifest['instances']} "
+              f"instance{'s' if manifest['instances'] != 1 else ''} of it), {lines} lines, "
               f"{size / 1024:.0f} KiB, {seconds:.1f} s")
+        ours = {f["name"] for f in manifest["files"]} | {"manifest.json"}
+        others = sorted(set(os.listdir(args.out)) - ours)
+        if others:
+            print(f"tessera generate: note: {args.out} also holds files it did not write "
+                  f"({', '.join(others[:4])}{', ...' if len(others) > 4 else ''}); a flow that "
+                  f"reads {os.path.join(args.out, '*.v')} reads them too", file=sys.stderr)
         if args.lint:
             from ..sim.verilator import lint
             print("tessera generate: linting with Verilator (a minute or more for large "

@@ -22,9 +22,6 @@ LINT_WAIVERS = [
     # Amaranth's arithmetic follows its own width rules and emits operands of mixed widths on
     # purpose (zero- or sign-extension, truncation of a wider intermediate).
     "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
-    # Amaranth assigns every signal its default before a `casez`, so a case without `default`
-    # is complete by construction.
-    "-Wno-CASEINCOMPLETE",
     # Each parallel multiplexer is written as a `casez` function marked `parallel_case` whose
     # select is one-hot by construction (hdl/verilog_text.py), so its patterns overlap only
     # for selects that cannot occur.

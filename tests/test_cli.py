@@ -202,8 +202,8 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_benchmark(flag, 
     (tmp_path / "afile.txt").write_text("x")
     r = tessera("bench", "network", flag, path, cwd=tmp_path)
     assert r.returncode == 2
-    assert r.stderr == (f"tessera bench network: error: argument {flag}: must be a file that "
-                        f"can be written, but {problem.format(tmp=tmp_path)} (see 'tessera "
+    assert r.stderr == (f"tessera bench network: error: argument {flag}: must name a file "
+                        f"that can be written, but {problem.format(tmp=tmp_path)} (see 'tessera "
                         f"bench network --help')\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt"]
 
@@ -230,3 +230,39 @@ def test_bench_help_gives_every_benchmarks_run_time():
     # Every benchmark has one: the choices argparse lists are exactly RUN_TIMES's keys.
     listed = tessera("bench", "nope").stderr.split("(choose from ", 1)[1].split(")", 1)[0]
     assert sorted(n.strip(" '") for n in listed.split(",")) == sorted(RUN_TIMES)
+
+
+def test_a_utf32_config_is_named_as_such(tmp_path):
+    (tmp_path / "cfg.toml").write_bytes("[fabric]\nrows = 3\n".encode("utf-32"))
+    r = tessera("params", "--config", "cfg.toml", cwd=tmp_path)
+    assert r.returncode == 2 and "is UTF-32 (little-endian): save it as UTF-8" in r.stderr
+
+
+def test_output_read_by_a_pipe_that_closes_early_is_no_traceback():
+    exe = os.path.join(os.path.dirname(sys.executable), "tessera")
+    for _ in range(5):
+        r = subprocess.run(f"'{exe}' params | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}",
+                           shell=True, executable="/bin/bash", capture_output=True, text=True,
+                           timeout=60)
+        assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, r.stderr
+        assert r.stdout.strip() in ("0", "141"), r.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["bench", "fabric-fpga", "--shapes", "tile,200x200"],
+    ["bench", "fabric-fpga", "--shapes", "tile", "--synth-only", "200x200"],
+    ["bench", "verilator", "--shapes", "2x2,200x200", "--no-amaranth"],
+    ["bench", "generate", "--shapes", "2x2,200x200"],
+])
+def test_every_shape_is_checked_before_a_benchmark_starts(args):
+    r = tessera(*args)
+    assert r.returncode == 2
+    assert "rows must fit the signed address fields" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_json_into_a_place_that_takes_no_files_is_refused_up_front():
+    r = tessera("bench", "network", "--json", "/proc/x.json")
+    assert r.returncode == 2
+    assert "'/proc' takes no new files" in r.stderr

@@ -270,3 +270,12 @@ def test_bench_generate_reports_its_shapes_versions_and_machine():
     text = format_generate_report(report)
     assert "\nversions: amaranth " in text and "\nmachine: " in text
     assert "    2x3      6 " in text
+
+
+def test_an_earlier_output_with_other_files_gets_a_note(tmp_path):
+    assert tessera("generate", "--preset", "tiny", "-o", "out", cwd=tmp_path).returncode == 0
+    (tmp_path / "out" / "mine.v").write_text("module mine; endmodule\n")
+    r = tessera("generate", "--preset", "tiny", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ("tessera generate: note: out also holds files it did not write "
+                        "(mine.v); a flow that reads out/*.v reads them too\n")

@@ -2,6 +2,7 @@
 the working directory (or ``$TESSERA_BUILD_DIR``), never next to its own files."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,11 +34,14 @@ print(json.dumps({"runner": runner.__file__, "testbenches": str(runner.TESTBENCH
 
 
 def test_a_non_editable_install_runs_a_testbench_from_anywhere(tmp_path):
-    site, work = tmp_path / "site", tmp_path / "work"
+    site, work, source = tmp_path / "site", tmp_path / "work", tmp_path / "source"
     work.mkdir()
+    # A copy of the sources, so setuptools' own build folder never lands in the checkout.
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "tessera-out", "__pycache__", "*.egg-info"))
     # A wheel, built as `pip install -e .` builds (setuptools from the index), then unpacked.
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                              "--target", str(site), str(REPO)],
+                              "--target", str(site), str(source)],
                              capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr
     env = dict(os.environ, PYTHONPATH=str(site))
