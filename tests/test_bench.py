@@ -6,9 +6,6 @@ count exactly the same wavelets, and place one tiny router for ECP5.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -112,13 +109,7 @@ def test_parse_nextpnr_log_takes_the_post_route_fmax():
     assert figures["critical_path_ns"] == {"logic": 5.29, "routing": 12.86}
 
 
-def tessera(*args):
-    exe = os.path.join(os.path.dirname(sys.executable), "tessera")
-    cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "tessera.scripts.cli"]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120)
-
-
-def test_cli_bench_router_amaranth(tmp_path):
+def test_cli_bench_router_amaranth(tessera, tmp_path):
     out = tmp_path / "router.json"
     r = tessera("bench", "router", "--preset", "tiny", "--simulators", "amaranth",
                 "--amaranth-cycles", "100", "--no-timed-windows", "--patterns",
@@ -139,7 +130,7 @@ def test_cli_bench_router_amaranth(tmp_path):
     (["sram", "--seeds", "x"], "argument --seeds"),
     (["fpga", "--rows", "4"], "unrecognized arguments: --rows 4"),
 ])
-def test_cli_bench_bad_input(args, message):
+def test_cli_bench_bad_input(tessera, args, message):
     r = tessera("bench", *args)
     assert r.returncode == 2
     assert message in r.stderr

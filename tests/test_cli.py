@@ -10,20 +10,13 @@ import pytest
 from tessera.hdl.params import resolve_params
 
 
-def tessera(*args, cwd=None):
-    """Run the installed console command (falls back to the module if it is not on PATH)."""
-    exe = os.path.join(os.path.dirname(sys.executable), "tessera")
-    cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "tessera.scripts.cli"]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
-
-
-def test_version():
+def test_version(tessera):
     r = tessera("--version")
     assert r.returncode == 0
     assert r.stdout.startswith("tessera 0.")
 
 
-def test_help_lists_the_commands():
+def test_help_lists_the_commands(tessera):
     r = tessera("--help")
     assert r.returncode == 0
     for command in ("params", "bench"):
@@ -31,13 +24,13 @@ def test_help_lists_the_commands():
 
 
 @pytest.mark.parametrize("args", [(), ("bench",)])
-def test_no_command_prints_the_help_and_fails(args):
+def test_no_command_prints_the_help_and_fails(tessera, args):
     r = tessera(*args)
     assert r.returncode == 2
     assert r.stdout == "" and "usage: tessera" in r.stderr
 
 
-def test_option_defaults_are_shown_as_typed():
+def test_option_defaults_are_shown_as_typed(tessera):
     text = tessera("bench", "verilator", "--help").stdout
     assert "(default: 4x4,8x8)" in " ".join(text.split())
     assert "(default: None)" not in text and "(default: False)" not in text
@@ -46,20 +39,20 @@ def test_option_defaults_are_shown_as_typed():
     assert "--rows N tile rows (y, grows southward) [tiles] (default: 8 here" in text
 
 
-def test_a_benchmark_default_shape_that_breaks_a_rule_says_where_it_came_from():
+def test_a_benchmark_default_shape_that_breaks_a_rule_says_where_it_came_from(tessera):
     r = tessera("bench", "load", "--coord-bits", "4")
     assert r.returncode == 2
     assert r.stderr.strip().endswith("not 8 (this command's default shape is 8x8; give --rows "
                                      "and --cols)")
 
 
-def test_params_help_explains_the_toml_layout():
+def test_params_help_explains_the_toml_layout(tessera):
     r = tessera("params", "--help")
     assert r.returncode == 0
     assert "[fabric]" in r.stdout and "--queue-depth" in r.stdout
 
 
-def test_params_prints_toml_that_reads_back(tmp_path):
+def test_params_prints_toml_that_reads_back(tessera, tmp_path):
     r = tessera("params", "--preset", "wse", "--rows", "6")
     assert r.returncode == 0, r.stderr
     path = tmp_path / "p.toml"
@@ -67,7 +60,7 @@ def test_params_prints_toml_that_reads_back(tmp_path):
     assert resolve_params(config=path) == resolve_params("wse", overrides={"rows": 6})
 
 
-def test_params_json():
+def test_params_json(tessera):
     r = tessera("params", "--format", "json", "--num-colors", "12")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
@@ -82,7 +75,7 @@ def test_params_json():
     (["--num-colors", "40"], "num_colors must fit the color field"),
     (["--rows", "four"], "rows must be an integer, not 'four'"),
 ])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, message, tmp_path):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tessera, args, message, tmp_path):
     r = tessera("params", *args, cwd=tmp_path)
     assert r.returncode == 2
     assert message in r.stderr
@@ -90,7 +83,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, message, tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bad_config_file_is_reported(tmp_path):
+def test_bad_config_file_is_reported(tessera, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[fabric]\ncolls = 4\n")
     r = tessera("params", "--config", str(bad), cwd=tmp_path)
@@ -138,7 +131,7 @@ def test_run_benchmark_reports_failures_in_one_line(tmp_path, capsys):
      "has the byte 0xe9 on line 1, which is not UTF-8"),
 ])
 @pytest.mark.parametrize("command", ["params", "generate"])
-def test_a_config_not_in_utf8_is_one_line(command, encoding, content, message, tmp_path):
+def test_a_config_not_in_utf8_is_one_line(tessera, command, encoding, content, message, tmp_path):
     (tmp_path / "cfg.toml").write_bytes(content.encode(encoding))
     r = tessera(command, "--config", "cfg.toml", cwd=tmp_path)
     assert r.returncode == 2
@@ -149,14 +142,14 @@ def test_a_config_not_in_utf8_is_one_line(command, encoding, content, message, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.toml"]
 
 
-def test_a_config_with_a_utf8_byte_order_mark_is_read(tmp_path):
+def test_a_config_with_a_utf8_byte_order_mark_is_read(tessera, tmp_path):
     (tmp_path / "cfg.toml").write_bytes("[fabric]\nrows = 3\n".encode("utf-8-sig"))
     r = tessera("params", "--config", "cfg.toml", "--format", "json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["fabric"]["rows"] == 3
 
 
-def test_abbreviated_flags_are_refused():
+def test_abbreviated_flags_are_refused(tessera):
     r = tessera("params", "--row", "8")
     assert r.returncode == 2
     assert r.stderr == ("tessera params: error: unrecognized arguments: --row 8 (see 'tessera "
@@ -166,7 +159,7 @@ def test_abbreviated_flags_are_refused():
 
 
 @pytest.mark.parametrize("text, value", [("08", 8), ("010", 10), ("0x10", 16), ("12", 12)])
-def test_integers_with_leading_zeros_are_decimal(text, value):
+def test_integers_with_leading_zeros_are_decimal(tessera, text, value):
     r = tessera("params", "--rows", text, "--format", "json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["fabric"]["rows"] == value
@@ -179,14 +172,14 @@ def test_integers_with_leading_zeros_are_decimal(text, value):
     (["bench", "network", "--quick", "--bogus", "1"], "tessera bench network"),
     (["--bogus"], "tessera"),
 ])
-def test_an_unknown_flag_points_to_its_commands_help(args, prog):
+def test_an_unknown_flag_points_to_its_commands_help(tessera, args, prog):
     r = tessera(*args)
     assert r.returncode == 2
     assert r.stderr.startswith(f"{prog}: error: unrecognized arguments: --bogus")
     assert r.stderr.endswith(f"(see '{prog} --help')\n")
 
 
-def test_bench_errors_name_the_benchmark():
+def test_bench_errors_name_the_benchmark(tessera):
     r = tessera("bench", "network", "--rows", "0")
     assert r.returncode == 2
     assert r.stderr == "tessera bench network: error: rows must be a positive integer, not 0\n"
@@ -197,8 +190,8 @@ def test_bench_errors_name_the_benchmark():
     (".", "'.' is a directory"),
 ])
 @pytest.mark.parametrize("flag", ["--json", "--plot"])
-def test_an_output_that_cannot_be_written_is_refused_before_the_benchmark(flag, path, problem,
-                                                                          tmp_path):
+def test_an_output_that_cannot_be_written_is_refused_before_the_benchmark(tessera, flag, path,
+                                                                          problem, tmp_path):
     (tmp_path / "afile.txt").write_text("x")
     r = tessera("bench", "network", flag, path, cwd=tmp_path)
     assert r.returncode == 2
@@ -217,12 +210,12 @@ def test_json_into_missing_folders_makes_them(tmp_path):
 
 
 @pytest.mark.parametrize("benchmark", ["network", "verilator", "router", "fpga"])
-def test_router_only_benchmarks_offer_no_sram_flags(benchmark):
+def test_router_only_benchmarks_offer_no_sram_flags(tessera, benchmark):
     text = tessera("bench", benchmark, "--help").stdout
     assert "--sram" not in text
 
 
-def test_bench_help_gives_every_benchmarks_run_time():
+def test_bench_help_gives_every_benchmarks_run_time(tessera):
     from tessera.scripts.argtypes import RUN_TIMES
     text = " ".join(tessera("bench", "--help").stdout.split())
     for name, run_time in RUN_TIMES.items():
@@ -232,7 +225,7 @@ def test_bench_help_gives_every_benchmarks_run_time():
     assert sorted(n.strip(" '") for n in listed.split(",")) == sorted(RUN_TIMES)
 
 
-def test_a_utf32_config_is_named_as_such(tmp_path):
+def test_a_utf32_config_is_named_as_such(tessera, tmp_path):
     (tmp_path / "cfg.toml").write_bytes("[fabric]\nrows = 3\n".encode("utf-32"))
     r = tessera("params", "--config", "cfg.toml", cwd=tmp_path)
     assert r.returncode == 2 and "is UTF-32 (little-endian): save it as UTF-8" in r.stderr
@@ -254,7 +247,7 @@ def test_output_read_by_a_pipe_that_closes_early_is_no_traceback():
     ["bench", "verilator", "--shapes", "2x2,200x200", "--no-amaranth"],
     ["bench", "generate", "--shapes", "2x2,200x200"],
 ])
-def test_every_shape_is_checked_before_a_benchmark_starts(args):
+def test_every_shape_is_checked_before_a_benchmark_starts(tessera, args):
     r = tessera(*args)
     assert r.returncode == 2
     assert "rows must fit the signed address fields" in r.stderr
@@ -262,7 +255,7 @@ def test_every_shape_is_checked_before_a_benchmark_starts(args):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
-def test_json_into_a_place_that_takes_no_files_is_refused_up_front():
+def test_json_into_a_place_that_takes_no_files_is_refused_up_front(tessera):
     r = tessera("bench", "network", "--json", "/proc/x.json")
     assert r.returncode == 2
     assert "'/proc' takes no new files" in r.stderr

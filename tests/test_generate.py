@@ -18,11 +18,6 @@ from tessera.sim.verilator import lint
 SHAPES = [(1, 1), (2, 2), (4, 4), (3, 5)]
 
 
-def tessera(*args, cwd):
-    exe = os.path.join(os.path.dirname(sys.executable), "tessera")
-    return subprocess.run([exe, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
 def module_names(text):
     return re.findall(r"^module\s+\\?([\w.$]+)", text, flags=re.M)
 
@@ -81,7 +76,7 @@ def test_manifest_matches_the_parameters(tmp_path):
     assert set(re.findall(r"\w+", header.split("(", 1)[1])) == set(ports)
 
 
-def test_generate_with_no_options_writes_the_default_fabric(tmp_path):
+def test_generate_with_no_options_writes_the_default_fabric(tessera, tmp_path):
     r = tessera("generate", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     manifest = json.loads((tmp_path / "tessera-out" / "manifest.json").read_text())
@@ -96,7 +91,7 @@ def test_generate_with_no_options_writes_the_default_fabric(tmp_path):
     assert modules == sum(len(module_names(t)) for t in texts) > 2
 
 
-def test_manifest_records_the_preset_of_the_config_file(tmp_path):
+def test_manifest_records_the_preset_of_the_config_file(tessera, tmp_path):
     (tmp_path / "f.toml").write_text('preset = "tiny"\n[fabric]\nrows = 3\n')
     r = tessera("generate", "--config", "f.toml", "-o", "out", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -129,7 +124,7 @@ def test_generate_grows_by_instance_lines(tmp_path):
     (["--preset", "nope"], "preset must be one of default, wse, ulx3s, tiny, not 'nope'"),
     (["--queue-depth", "6"], "queue_depth must be a power of two from 2, not 6"),
 ])
-def test_bad_parameters_write_nothing(args, message, tmp_path):
+def test_bad_parameters_write_nothing(tessera, args, message, tmp_path):
     r = tessera("generate", "-o", "out", *args, cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip() == f"tessera generate: error: {message}" or message in r.stderr
@@ -137,7 +132,7 @@ def test_bad_parameters_write_nothing(args, message, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bad_config_writes_nothing(tmp_path):
+def test_bad_config_writes_nothing(tessera, tmp_path):
     (tmp_path / "f.toml").write_text("[fabric]\nrows = -1\n")
     r = tessera("generate", "--config", "f.toml", cwd=tmp_path)
     assert r.returncode == 2
@@ -151,7 +146,7 @@ def test_bad_config_writes_nothing(tmp_path):
     ("locked/sub", "out must be a directory that can be written, but '{tmp}/locked' is not "
                    "writable"),
 ])
-def test_out_that_cannot_be_made_is_refused_before_generating(out, message, tmp_path):
+def test_out_that_cannot_be_made_is_refused_before_generating(tessera, out, message, tmp_path):
     (tmp_path / "taken").write_text("x")
     (tmp_path / "locked").mkdir(mode=0o500)
     if os.access(tmp_path / "locked", os.W_OK) and out.startswith("locked"):
@@ -164,7 +159,7 @@ def test_out_that_cannot_be_made_is_refused_before_generating(out, message, tmp_
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
-def test_out_the_system_refuses_is_one_line(tmp_path):
+def test_out_the_system_refuses_is_one_line(tessera, tmp_path):
     # /proc looks writable to root, but nothing can be made in it: the failure comes from the
     # write itself and must still be one line, exit 2.
     r = tessera("generate", "-o", "/proc/tessera-out", cwd=tmp_path)
@@ -174,7 +169,7 @@ def test_out_the_system_refuses_is_one_line(tmp_path):
     assert "/proc/tessera-out" in r.stderr
 
 
-def test_config_that_is_a_directory_is_refused(tmp_path):
+def test_config_that_is_a_directory_is_refused(tessera, tmp_path):
     r = tessera("generate", "--config", ".", "-o", "out", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.startswith("tessera generate: error: config must be a readable TOML file, "
@@ -182,7 +177,7 @@ def test_config_that_is_a_directory_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_out_must_be_a_directory(tmp_path):
+def test_out_must_be_a_directory(tessera, tmp_path):
     (tmp_path / "taken").write_text("x")
     r = tessera("generate", "-o", "taken", cwd=tmp_path)
     assert r.returncode == 2
@@ -211,7 +206,7 @@ def test_generated_verilog_has_no_combinational_process():
     assert "always @(posedge clk)" in texts["router"]
 
 
-def test_a_directory_holding_other_files_is_refused_without_force(tmp_path):
+def test_a_directory_holding_other_files_is_refused_without_force(tessera, tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("mine")
     r = tessera("generate", "--preset", "tiny", "-o", "out", cwd=tmp_path)
@@ -228,7 +223,7 @@ def test_a_directory_holding_other_files_is_refused_without_force(tmp_path):
     assert (tmp_path / "out" / "manifest.json").exists()
 
 
-def test_an_earlier_output_and_an_empty_directory_are_written_without_force(tmp_path):
+def test_an_earlier_output_and_an_empty_directory_are_written_without_force(tessera, tmp_path):
     (tmp_path / "empty").mkdir()
     for out in ("empty", "empty", "new"):  # the second time, "empty" is an earlier output
         r = tessera("generate", "--preset", "tiny", "-o", out, cwd=tmp_path)
@@ -240,7 +235,7 @@ def test_an_earlier_output_and_an_empty_directory_are_written_without_force(tmp_
     assert r.returncode == 2 and "holds 1 other entry (manifest.json)" in r.stderr
 
 
-def test_lint_says_that_it_runs(tmp_path):
+def test_lint_says_that_it_runs(tessera, tmp_path):
     r = tessera("generate", "--preset", "tiny", "-o", "out", "--lint", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stderr.startswith("tessera generate: linting with Verilator")
@@ -272,7 +267,7 @@ def test_bench_generate_reports_its_shapes_versions_and_machine():
     assert "    2x3      6 " in text
 
 
-def test_an_earlier_output_with_other_files_gets_a_note(tmp_path):
+def test_an_earlier_output_with_other_files_gets_a_note(tessera, tmp_path):
     assert tessera("generate", "--preset", "tiny", "-o", "out", cwd=tmp_path).returncode == 0
     (tmp_path / "out" / "mine.v").write_text("module mine; endmodule\n")
     r = tessera("generate", "--preset", "tiny", "-o", "out", cwd=tmp_path)

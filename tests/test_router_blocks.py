@@ -4,34 +4,22 @@ Wavelets go on and off the wires through :class:`tessera.sim.wavelets.WaveletCod
 tests and the hardware share one definition of the formats.
 """
 
-import gc
 import random
 import re
-import warnings
 from collections import deque
 
 import pytest
-from amaranth.hdl import UnusedElaboratable, unsigned
-from amaranth.sim import Simulator
+from amaranth.hdl import unsigned
 
 from tessera.hdl.params import resolve_params
 from tessera.hdl.router import Crossbar, InputQueue, RoundRobinArbiter, RouteCompute, Router
 from tessera.hdl.routing import LEGAL_OUTPUTS, Route, RouteError
 from tessera.hdl.wavelet import NUM_PORTS, Direction
-from tessera.sim.amaranth_sim import run_simulation
+from tessera.sim.amaranth_sim import refused, simulate
 from tessera.sim.wavelets import Wavelet, WaveletCodec
 
 PARAMS = resolve_params("default")
 CODEC = WaveletCodec(PARAMS)
-
-
-def run(dut, testbench):
-    """Run one testbench on ``dut`` with a clock; with ``TESSERA_WAVES=<dir>``, write a VCD
-    per test there."""
-    sim = Simulator(dut)
-    sim.add_clock(1e-6, if_exists=True)     # the crossbar has no clock
-    sim.add_testbench(testbench)
-    run_simulation(sim)
 
 
 def word(ctx, view):
@@ -41,19 +29,6 @@ def word(ctx, view):
 
 def put(ctx, view, value):
     ctx.set(view.as_value(), value)
-
-
-def refused(exception, message_regex, factory):
-    """Check that ``factory()`` raises ``exception`` whose whole message matches.
-
-    The half-made component would warn "created but never used" when collected, at some later
-    test; collect it here with that warning off.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnusedElaboratable)
-        with pytest.raises(exception, match=message_regex):
-            factory()
-        gc.collect()
 
 
 def mask(directions):
@@ -96,7 +71,7 @@ def test_queue_fills_then_drains_in_order():
             assert ctx.get(dut.level) == 3 - k
             assert ctx.get(dut.w.ready) == 1
         assert ctx.get(dut.r.valid) == 0
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_queue_write_appears_at_head_next_cycle():
@@ -109,7 +84,7 @@ def test_queue_write_appears_at_head_next_cycle():
         await ctx.tick()
         ctx.set(dut.w.valid, 0)
         assert (ctx.get(dut.r.valid), ctx.get(dut.r.payload)) == (1, 42)
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_queue_push_and_pop_when_full_takes_only_the_pop():
@@ -140,7 +115,7 @@ def test_queue_push_and_pop_when_full_takes_only_the_pop():
             await ctx.tick()
         assert out == [2, 3]
         assert ctx.get(dut.level) == 0
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_queue_push_and_pop_when_empty_takes_only_the_push():
@@ -159,7 +134,7 @@ def test_queue_push_and_pop_when_empty_takes_only_the_push():
         await ctx.tick()
         assert ctx.get(dut.level) == 1
         assert ctx.get(dut.r.payload) == 8
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 @pytest.mark.parametrize("depth", [2, 4, 8])
@@ -190,7 +165,7 @@ def test_queue_random_traffic_keeps_order(depth):
                 k += 1
             await ctx.tick()
         assert received == sent
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 # --- RouteCompute -------------------------------------------------------------------------------
@@ -224,7 +199,7 @@ def test_route_compute_xy_for_every_relative_position():
                 expected = _xy_direction(here, (dx, dy))
                 assert ctx.get(dut.outputs) == mask([expected]), (dx, dy)
                 assert ctx.get(dut.misroute) == 0
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_route_compute_xy_at_coordinate_extremes():
@@ -244,7 +219,7 @@ def test_route_compute_xy_at_coordinate_extremes():
             ctx.set(dut.y, here[1])
             put(ctx, dut.wavelet, CODEC.pack(CODEC.packet(*dest)[0]))
             assert ctx.get(dut.outputs) == mask([_xy_direction(here, dest)]), (here, dest)
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def _set_route(ctx, dut, route, valid=True):
@@ -263,7 +238,7 @@ def test_route_compute_color_route_from_its_accepted_input():
         _set_route(ctx, dut, multicast)
         assert ctx.get(dut.outputs) == multicast.outputs_mask
         assert ctx.get(dut.misroute) == 0
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 @pytest.mark.parametrize("case", ["wrong input", "no outputs", "color beyond num_colors"])
@@ -283,7 +258,7 @@ def test_route_compute_misroutes_a_color_it_does_not_route(case):
         assert ctx.get(dut.misroute) == 1
         ctx.set(dut.valid, 0)
         assert ctx.get(dut.misroute) == 0, "no head, nothing misrouted"
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_route_compute_packet_body_follows_its_head_until_last():
@@ -316,7 +291,7 @@ def test_route_compute_packet_body_follows_its_head_until_last():
         # After `last`, the next head is routed afresh.
         put(ctx, dut.wavelet, CODEC.pack(CODEC.packet(2, 4)[0]))
         assert ctx.get(dut.outputs) == mask([Direction.SOUTH])
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_route_compute_single_wavelet_packet_does_not_capture_the_next():
@@ -330,7 +305,7 @@ def test_route_compute_single_wavelet_packet_does_not_capture_the_next():
         await ctx.tick()
         put(ctx, dut.wavelet, CODEC.pack(CODEC.packet(0, 3)[0]))
         assert ctx.get(dut.outputs) == mask([Direction.SOUTH])
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 # --- RoundRobinArbiter --------------------------------------------------------------------------
@@ -355,7 +330,7 @@ def test_arbiter_with_everyone_requesting_grants_each_in_turn():
             assert grant & (grant - 1) == 0 and grant, "one-hot"
             await ctx.tick()
         assert order == [k % n for k in range(3 * n)]
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_arbiter_holds_a_grant_until_release():
@@ -377,7 +352,7 @@ def test_arbiter_holds_a_grant_until_release():
         assert ctx.get(dut.grant) == 0b1000, "then the next one round the ring"
         await ctx.tick()
         assert ctx.get(dut.grant) == 0b0001
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_arbiter_grants_nothing_without_requests():
@@ -387,7 +362,7 @@ def test_arbiter_grants_nothing_without_requests():
         for _ in range(3):
             assert ctx.get(dut.grant) == 0
             await ctx.tick()
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_arbiter_random_requests_match_a_reference_model():
@@ -430,7 +405,7 @@ def test_arbiter_random_requests_match_a_reference_model():
             elif grant:
                 held, owner = True, grant
             await ctx.tick()
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 # --- Crossbar -----------------------------------------------------------------------------------
@@ -451,7 +426,7 @@ def test_crossbar_moves_each_selected_head_to_its_output():
             for o, i in choice.items():
                 got = word(ctx, dut.outputs[o])
                 assert got == (0 if i is None else CODEC.pack(heads[i])), (o, i)
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 # --- Router -------------------------------------------------------------------------------------
@@ -521,7 +496,7 @@ def test_router_multicasts_reach_each_output_once_in_order():
                 assert got == (streams[color] if d in route.outputs else []), (d, color)
         assert sum(map(len, link.received.values())) == 3 * 40 + 2 * 40, "nothing extra"
         assert ctx.get(dut.misroutes) == 0
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_router_addressed_packets_go_xy_and_stay_whole():
@@ -545,7 +520,7 @@ def test_router_addressed_packets_go_xy_and_stay_whole():
         assert link.received[Direction.NORTH] == north
         assert link.received[Direction.RAMP] == local
         assert link.received[Direction.SOUTH] == link.received[Direction.WEST] == []
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_router_packet_with_gaps_is_delivered_once():
@@ -562,7 +537,7 @@ def test_router_packet_with_gaps_is_delivered_once():
         for _ in range(300):
             await link.cycle(ctx)
         assert link.received[Direction.EAST] == [w for p in packets for w in p]
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_router_sustains_one_wavelet_per_cycle_per_output():
@@ -584,7 +559,7 @@ def test_router_sustains_one_wavelet_per_cycle_per_output():
             assert link.received[out] == streams[port]
             # Back to back: the first arrives one cycle after it was offered, then one a cycle.
             assert link.received_at[out] == list(range(1, 31)), out
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_router_zero_load_latency_is_one_cycle():
@@ -601,7 +576,7 @@ def test_router_zero_load_latency_is_one_cycle():
         assert ctx.get(dut.out[Direction.EAST].valid) == 1
         assert CODEC.unpack(word(ctx, dut.out[Direction.EAST].payload)) == Wavelet(data=9,
                                                                                    color=1)
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_router_counts_and_discards_misrouted_colors():
@@ -619,7 +594,7 @@ def test_router_counts_and_discards_misrouted_colors():
         assert ctx.get(dut.misroutes) == 3
         assert link.received[Direction.EAST] == [Wavelet(data=4, color=2)]
         assert sum(len(v) for v in link.received.values()) == 1
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 # --- Route and the turn rule --------------------------------------------------------------------

@@ -5,20 +5,17 @@ Every memory starts zeroed (the simulator's initial contents); words are written
 never passes by accident.
 """
 
-import gc
-import warnings
 from types import SimpleNamespace
 
 import pytest
-from amaranth.hdl import Fragment, Module, UnusedElaboratable
+from amaranth.hdl import Fragment, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
-from amaranth.sim import Simulator
 
 from tessera.hdl.params import resolve_params
 from tessera.hdl.sram import (BankPortSignature, MemoryPortSignature, TileMemory, word_address,
                                word_location)
-from tessera.sim.amaranth_sim import run_simulation
+from tessera.sim.amaranth_sim import refused, simulate
 
 DEFAULT = resolve_params("default")
 MEMORIES = {
@@ -33,27 +30,10 @@ MEMORIES = {
 }
 
 
-def run(dut, testbench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    run_simulation(sim)
-
-
 def pattern(addr, width, salt=0):
     """A word for ``addr``: an odd multiplier is a bijection modulo ``2**width``, so distinct
     addresses get distinct words (for a given ``salt``), and none is the address itself."""
     return ((addr + salt) * 0x9E3779B1 + 0x5A5A5A5B) % 2 ** width
-
-
-def refused(exception, message_regex, factory):
-    """``factory()`` raises ``exception`` with the whole message matching; the half-made
-    component is collected here without its "never used" warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnusedElaboratable)
-        with pytest.raises(exception, match=message_regex):
-            factory()
-        gc.collect()
 
 
 def inspected(dut):
@@ -210,7 +190,7 @@ def test_every_word_written_then_read_back_to_back(name):
             ctx.set(dut.agent.addr, addr)
             await ctx.tick()
             assert ctx.get(dut.agent.rdata) == pattern(addr, dut.data_width, 7), f"word {addr}"
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 @pytest.mark.parametrize("name", ["tiny", "default", "four_banks"])
@@ -227,7 +207,7 @@ def test_first_and_last_word(name):
         # Their neighbours are untouched.
         assert await agent_read(ctx, dut, 1) == 0
         assert await agent_read(ctx, dut, last - 1) == 0
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_read_latency_is_exactly_one_cycle():
@@ -262,7 +242,7 @@ def test_read_latency_is_exactly_one_cycle():
         assert ctx.get(lane.rdata) == 0x66, "not before the clock edge"
         await ctx.tick()
         assert ctx.get(lane.rdata) == 0
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_write_is_seen_by_a_read_in_the_same_cycle_and_after():
@@ -279,7 +259,7 @@ def test_write_is_seen_by_a_read_in_the_same_cycle_and_after():
         idle(ctx, dut)
         assert ctx.get(dut.agent.rdata) == 0x2222
         assert await agent_read(ctx, dut, 3) == 0x2222
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_out_of_range_writes_are_ignored():
@@ -293,7 +273,7 @@ def test_out_of_range_writes_are_ignored():
             await agent_write(ctx, dut, addr, 0xDEAD)
         for addr in range(dut.total_words):
             assert await agent_read(ctx, dut, addr) == pattern(addr, 32), f"word {addr}"
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 # --- the lanes ------------------------------------------------------------------------------------
@@ -325,7 +305,7 @@ def test_word_a_lives_in_bank_a_mod_banks(name):
         idle(ctx, dut)
         for addr in range(dut.total_words):
             assert await agent_read(ctx, dut, addr) == pattern(addr, 32, salt=3), f"word {addr}"
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 @pytest.mark.parametrize("name", ["default", "four_banks", "eight_banks"])
@@ -349,7 +329,7 @@ def test_lanes_stream_banks_consecutive_words_per_cycle(name):
             await ctx.tick()
             got = {k: ctx.get(dut.lanes[k].rdata) for k in range(banks)}
             assert got == {k: pattern(a, 32) for k, a in window.items()}, f"start {start}"
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_agent_read_wins_a_bank_and_the_lane_retries():
@@ -375,7 +355,7 @@ def test_agent_read_wins_a_bank_and_the_lane_retries():
         assert ctx.get(dut.lanes[1].read_grant) == 1
         await ctx.tick()
         assert ctx.get(dut.lanes[1].rdata) == pattern(9, 32)
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_agent_write_wins_a_bank():
@@ -396,7 +376,7 @@ def test_agent_write_wins_a_bank():
         idle(ctx, dut)
         got = [await agent_read(ctx, dut, addr) for addr in range(8)]
         assert got == [0xB0, 0xB1, 0, 0xB3, 0, 0, 0xA6, 0], "lane 2's write was not taken"
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_grants_depend_only_on_the_agent():
@@ -415,7 +395,7 @@ def test_grants_depend_only_on_the_agent():
         ctx.set(dut.agent.addr, 15)
         ctx.set(dut.agent.read, 0)
         assert [ctx.get(lane.write_grant) for lane in dut.lanes] == [1, 1, 1, 1]
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 def test_agent_and_lane_share_a_bank_on_different_ports():
@@ -446,7 +426,7 @@ def test_agent_and_lane_share_a_bank_on_different_ports():
         await ctx.tick()
         idle(ctx, dut)
         assert ctx.get(lane.rdata) == 0x55
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 # --- ECP5 ----------------------------------------------------------------------------------------
@@ -468,7 +448,7 @@ def test_registered_boundary_adds_one_cycle_each_way():
         await ctx.tick()
         assert ctx.get(dut.agent.rdata) == 0x66, "after three: in, memory, out"
         assert [ctx.get(lane.read_grant) for lane in dut.lanes] == [1, 1, 1, 1]
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 @pytest.mark.slow

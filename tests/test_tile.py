@@ -13,14 +13,13 @@ from collections import deque
 import pytest
 from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.lib import wiring
-from amaranth.sim import Simulator
 
 from tessera.hdl.params import resolve_params
 from tessera.hdl.routing import Route
 from tessera.hdl.sram import TileMemory
 from tessera.hdl.tile import AgentOp, AgentStatus, ColorSink, MemoryAgent, RampSplit, Tile
 from tessera.hdl.wavelet import Direction
-from tessera.sim.amaranth_sim import run_simulation
+from tessera.sim.amaranth_sim import simulate
 from tessera.sim.wavelets import Wavelet, WaveletCodec
 
 PARAMS = resolve_params("default")
@@ -85,13 +84,6 @@ def clocked(dut):
     m.domains.sync = ClockDomain()
     m.submodules.dut = dut
     return m
-
-
-def run(dut, testbench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    run_simulation(sim)
 
 
 class Ports:
@@ -220,7 +212,7 @@ def test_write_runs_then_read_them_back():
         assert reply == reply_packet([0])
         assert status_of(ctx, bench) == 0
         assert ports.received["config"] == []
-    run(bench, testbench)
+    simulate(bench, testbench)
 
 
 def test_write_stores_one_word_per_cycle():
@@ -237,7 +229,7 @@ def test_write_stores_one_word_per_cycle():
         assert sent == len(words) + 2, "the agent took the request one wavelet per cycle"
         (reply,) = await request(ctx, ports, read_request(3, len(words)), replies=1)
         assert data_words(reply) == words
-    run(bench, testbench)
+    simulate(bench, testbench)
 
 
 def assert_streams(trace, what):
@@ -268,7 +260,7 @@ def test_read_reply_streams_one_word_per_cycle():
         moved = [k for k, (valid, ready, _) in enumerate(ports.trace["out"]) if valid and ready]
         assert moved == list(range(moved[0], moved[0] + len(words) + 2)), moved
         assert_streams(ports.trace["out"], "unstalled read")
-    run(bench, testbench)
+    simulate(bench, testbench)
 
 
 @pytest.mark.parametrize("ready_prob", [0.2, 0.5, 0.8])
@@ -288,7 +280,7 @@ def test_read_reply_with_random_stalls(ready_prob):
                                      limit=5000)
             assert data_words(reply) == words[-n:], f"read of {n} with stalls"
             assert_streams(ports.trace["out"], f"read of {n}, ready {ready_prob}")
-    run(bench, testbench)
+    simulate(bench, testbench)
 
 
 def test_requests_with_pauses_inside_them():
@@ -302,7 +294,7 @@ def test_requests_with_pauses_inside_them():
         await request(ctx, ports, write_request(50, words))
         (reply,) = await request(ctx, ports, read_request(50, 20), replies=1)
         assert data_words(reply) == words
-    run(bench, testbench)
+    simulate(bench, testbench)
 
 
 # --- Memory agent: errors ----------------------------------------------------------------------
@@ -326,7 +318,7 @@ def test_out_of_range_write_skips_words_and_flags():
         (reply,) = await request(ctx, ports, read_request(0, 3), replies=1)
         assert data_words(reply) == [0xA0, 0xA1, 0xA2]
         assert status_of(ctx, bench) == AgentStatus.WRITE_RANGE, "sticky, nothing else"
-    run(bench, testbench)
+    simulate(bench, testbench)
 
 
 @pytest.mark.parametrize(("addr", "count"), [
@@ -350,7 +342,7 @@ def test_out_of_range_read_replies_error_and_no_data(addr, count):
         (reply,) = await request(ctx, ports, read_request(0, TOTAL), replies=1,
                                  limit=TOTAL + 100)
         assert reply[1].data == 0 and len(data_words(reply)) == TOTAL
-    run(bench, testbench)
+    simulate(bench, testbench)
 
 
 MALFORMED = {
@@ -387,7 +379,7 @@ def test_malformed_request_is_flagged_and_the_agent_recovers(case):
         (reply,) = await request(ctx, ports, read_request(4, 1), replies=1)
         assert reply == reply_packet([0, 0x44])
         assert ports.received["config"] == []
-    run(bench, testbench)
+    simulate(bench, testbench)
 
 
 def test_empty_route_request_is_not_malformed():
@@ -400,7 +392,7 @@ def test_empty_route_request_is_not_malformed():
         await ports.settle(ctx)
         assert status_of(ctx, bench) == 0
         assert ports.received["config"] == [] and ports.replies() == []
-    run(bench, testbench)
+    simulate(bench, testbench)
 
 
 # --- Memory agent: route and status requests ---------------------------------------------------
@@ -418,7 +410,7 @@ def test_route_request_writes_config_in_order_with_backpressure():
         assert ports.received["config"] == [CODEC.route_write_word(c, r)
                                             for c, r in routes.items()]
         assert ports.replies() == [] and status_of(ctx, bench) == 0
-    run(bench, testbench)
+    simulate(bench, testbench)
 
 
 def test_status_reply_fields():
@@ -437,7 +429,7 @@ def test_status_reply_fields():
         await request(ctx, ports, read_request(TOTAL, 1), replies=1)
         (reply,) = await request(ctx, ports, status_request(reply=header), replies=1)
         assert reply[1].data == AgentStatus.WRITE_RANGE | AgentStatus.READ_RANGE
-    run(bench, testbench)
+    simulate(bench, testbench)
 
 
 # --- RampSplit and ColorSink -------------------------------------------------------------------
@@ -463,7 +455,7 @@ def test_ramp_split_sends_addressed_to_agent_and_colored_to_core():
         for name in ("agent", "core"):
             for valid, _, payload in ports.trace[name]:
                 assert not valid or CODEC.unpack(payload).addressed == (name == "agent")
-    run(clocked(dut), testbench)
+    simulate(clocked(dut), testbench)
 
 
 def test_color_sink_counts_and_sums_mod_data_width():
@@ -477,7 +469,7 @@ def test_color_sink_counts_and_sums_mod_data_width():
         await ports.settle(ctx, 2)
         assert ctx.get(dut.count) == len(data)
         assert ctx.get(dut.checksum) == sum(data) & MASK
-    run(dut, testbench)
+    simulate(dut, testbench)
 
 
 # --- A whole tile --------------------------------------------------------------------------------
@@ -511,7 +503,7 @@ def test_tile_route_request_reaches_the_router_table():
         assert ports.received["west"] == reply_packet(
             [0, len(colored), sum(w.data for w in colored), 1])
         assert ports.received["south"] == ports.received["north"] == []
-    run(tile, testbench)
+    simulate(tile, testbench)
 
 
 def test_tile_write_and_read_through_the_mesh():
@@ -531,5 +523,5 @@ def test_tile_write_and_read_through_the_mesh():
         assert ports.received["west"] == reply_packet([0, *words],
                                                       header=CODEC.header_data(-1, 1, 9))
         assert ctx.get(tile.status) == 0
-    run(tile, testbench)
+    simulate(tile, testbench)
 
