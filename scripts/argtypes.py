@@ -8,9 +8,9 @@ import sys
 import time
 
 __all__ = ["HelpFormatter", "RUN_TIMES", "timed_help", "add_fpga_arguments", "add_json_argument",
-           "run_benchmark",
-           "progress", "parse_int", "positive_int", "positive_float", "name_list", "int_list",
-           "shape_list", "check_shapes", "output_file", "path_problem", "write_json"]
+           "run_benchmark", "progress", "parse_int", "positive_int", "positive_float",
+           "name_list", "int_list", "shape_list", "check_shapes", "output_file", "path_problem",
+           "nearest_existing", "write_json"]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -142,21 +142,24 @@ def shape_list(text, *, allow_tile=False):
     return shapes
 
 
-def path_problem(path, *, directory=False):
-    """Why ``path`` cannot be written (as a file, or as a ``directory`` to create), or ``None``.
-
-    Missing parent folders are fine (they are created); a parent that is a file, a parent that
-    cannot be written, or a file where a directory must go (and the reverse) is not."""
-    if not path:
-        return "it is empty"
-    if os.path.isdir(path) and not directory:
-        return f"{path!r} is a directory"
-    if os.path.exists(path) and directory and not os.path.isdir(path):
-        return f"{path!r} is a file"
-    existing = os.path.abspath(path) if os.path.isdir(path) else \
-        os.path.dirname(os.path.abspath(path))
+def nearest_existing(path):
+    """The nearest of ``path`` and its ancestors that exists (absolute)."""
+    existing = os.path.abspath(path)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
+    return existing
+
+
+def path_problem(path):
+    """Why a file cannot be written at ``path``, or ``None``.
+
+    Missing parent folders are fine (they are created); a directory at ``path``, a parent that
+    is a file, or a parent that cannot be written or takes no files is not."""
+    if not path:
+        return "it is empty"
+    if os.path.isdir(path):
+        return f"{path!r} is a directory"
+    existing = nearest_existing(os.path.dirname(os.path.abspath(path)))
     if not os.path.isdir(existing):
         return f"{existing!r} in {path!r} is a file"
     if not os.access(existing, os.W_OK | os.X_OK):

@@ -4,7 +4,7 @@ import os
 import sys
 import time
 
-from .argtypes import HelpFormatter
+from .argtypes import HelpFormatter, nearest_existing
 
 __all__ = ["register", "DEFAULT_OUT"]
 
@@ -86,9 +86,7 @@ def check_out_dir(out, usage_error, *, force=False):
         existing = out
     else:
         # The nearest existing ancestor must be a directory we may create entries in.
-        existing = os.path.dirname(os.path.abspath(out))
-        while not os.path.exists(existing):
-            existing = os.path.dirname(existing)
+        existing = nearest_existing(out)
         if not os.path.isdir(existing):
             raise usage_error(f"out must be a directory path, but {existing!r} in {out!r} is "
                               f"a file")
