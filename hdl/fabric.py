@@ -12,15 +12,13 @@ another fabric, attaches to any of them (``docs/edge-protocol.md``).
 
 from .mesh import (MESH_DIRECTIONS, OPPOSITE, edge_index, edge_length, edge_port, edge_tile,
                    link_name, neighbour)
-from .tile import Tile
+from .link import channel_name, num_channels
+from .tile import STATUS_BITS, Tile
 from .verilog_text import convert
 from .wavelet import wavelet_layout
 
 __all__ = ["TILE_MODULE", "FABRIC_MODULE", "STATUS_BITS", "fabric_ports", "fabric_module_verilog",
            "fabric_verilog"]
-
-# Width of a tile's (and the fabric's) sticky error flags (hdl.tile.AgentStatus).
-STATUS_BITS = 3
 
 TILE_MODULE = "tessera_tile"
 FABRIC_MODULE = "tessera_fabric"
@@ -36,10 +34,14 @@ def fabric_ports(params):
              {"name": "rst", "direction": "input", "width": 1,
               "description": "reset, active high, synchronous: hold it for at least one rising "
                              "edge of clk; clears queues, routes and status"}]
+    channels = num_channels(params)
+    ready_bits = ", ".join(f"bit {c} {channel_name(params, c)}" for c in range(channels))
     members = {"payload": "the wavelet (docs/wavelet.md: data, color, ctrl, addressed, last)",
                "valid": "the payload is a wavelet this cycle",
-               "ready": "the receiver takes the wavelet this cycle (a transfer: valid and "
-                        "ready at a rising edge of clk)"}
+               "ready": f"one bit per channel (docs/router.md): the receiver takes a wavelet of "
+                        f"that channel this cycle (a transfer: valid and the bit of the "
+                        f"payload's channel at a rising edge of clk); {ready_bits}"}
+    widths = {"payload": width, "valid": 1, "ready": channels}
     for side in MESH_DIRECTIONS:
         for kind, flow in (("in", "input"), ("out", "output")):
             back = "output" if flow == "input" else "input"
@@ -50,7 +52,7 @@ def fabric_ports(params):
                 link = f"{side.name.lower()} edge, link {towards} tile ({x}, {y})"
                 ports += [{"name": f"{prefix}__{member}",
                            "direction": back if member == "ready" else flow,
-                           "width": width if member == "payload" else 1,
+                           "width": widths[member],
                            "description": f"{link}: {members[member]}"}
                           for member in ("payload", "ready", "valid")]
     bits = "; ".join(f"bit {flag.value.bit_length() - 1} {flag.name} ({meaning})"
@@ -69,6 +71,7 @@ def fabric_module_verilog(params):
     """
     p = params
     width = wavelet_layout(p).size
+    channels = num_channels(p)
     positions = [(x, y) for y in range(p.rows) for x in range(p.cols)]
 
     def arriving(x, y, d):
@@ -95,7 +98,7 @@ def fabric_module_verilog(params):
             if neighbour(p, (x, y), d) is not None:
                 link = arriving(x, y, d)
                 out.append(f"  wire [{width - 1}:0] {link}__payload; "
-                           f"wire {link}__valid; wire {link}__ready;")
+                           f"wire {link}__valid; wire {vector(channels)}{link}__ready;")
         out.append(f"  wire [{STATUS_BITS - 1}:0] status_{x}_{y};")
     for x, y in positions:
         conns = [".clk(clk)", ".rst(rst)",

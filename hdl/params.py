@@ -21,6 +21,7 @@ TOML layout (every key optional; unknown keys are errors)::
 
     [router]
     queue_depth = 4
+    color_channels = 8
 
     [sram]
     size_bytes = 49152
@@ -68,7 +69,11 @@ class FabricParams:
     num_colors : int
         Number of routable colors (route-table entries per router).
     queue_depth : int
-        Wavelets each router input queue holds.
+        Wavelets each channel of a router input holds.
+    color_channels : int
+        Virtual channels for colored wavelets at each router input; color ``c`` travels in color
+        channel ``c % color_channels``. From 1 (every color shares one channel) to
+        ``num_colors`` (every color its own: a blocked color never stops another).
     sram_bytes : int
         Bytes of SRAM per tile.
     sram_banks : int
@@ -85,8 +90,11 @@ class FabricParams:
     color_bits:  int = _param("wavelet", "bits of the wavelet color field", "bits")
     # Routable colors: route-table entries per router.
     num_colors:  int = _param("wavelet", "routable colors per router", "colors")
-    # Depth of each of the router's five input queues.
-    queue_depth: int = _param("router", "wavelets per router input queue", "wavelets")
+    # Depth of each channel's queue at each of the router's five inputs.
+    queue_depth: int = _param("router", "wavelets per channel at each router input", "wavelets")
+    # Colored virtual channels per input (plus two addressed ones: requests and replies).
+    color_channels: int = _param("router", "virtual channels for colors at each router input",
+                                 "channels")
     # Tile memory.
     sram_bytes:  int = _param("sram", "SRAM per tile", "bytes")
     sram_banks:  int = _param("sram", "SRAM banks per tile", "banks")
@@ -108,6 +116,10 @@ class FabricParams:
         if self.num_colors > 2 ** self.color_bits:
             raise ParamError(f"num_colors must fit the color field (at most 2**color_bits = "
                              f"{2 ** self.color_bits}), not {self.num_colors}")
+        if self.color_channels > self.num_colors:
+            raise ParamError(f"color_channels must be at most num_colors = {self.num_colors} "
+                             f"(a channel no color maps to holds nothing), not "
+                             f"{self.color_channels}")
         # A header holds x, y and the memory agent's 2-bit request opcode.
         if 2 * self.coord_bits + 2 > self.data_width:
             raise ParamError(f"coord_bits must leave room for x, y and a 2-bit opcode in one "
@@ -173,17 +185,20 @@ for _f in dataclasses.fields(FabricParams):
 PRESETS = {
     # A 4x4 fabric small enough to simulate in seconds; the built-in default.
     "default": dict(rows=4, cols=4, coord_bits=8, data_width=32, color_bits=5, num_colors=8,
-                    queue_depth=4, sram_bytes=4096, sram_banks=2),
-    # The reference machine's tile: 48 KiB in 8 banks, 24 colors, 32-bit wavelets.
+                    queue_depth=2, color_channels=8, sram_bytes=4096, sram_banks=2),
+    # The reference machine's tile: 48 KiB in 8 banks, 24 colors each in its own channel,
+    # 32-bit wavelets.
     "wse": dict(rows=8, cols=8, coord_bits=8, data_width=32, color_bits=5, num_colors=24,
-                queue_depth=4, sram_bytes=48 * 1024, sram_banks=8),
+                queue_depth=2, color_channels=24, sram_bytes=48 * 1024, sram_banks=8),
     # The largest fabric that fits the ULX3S-85F board's FPGA (ECP5 LFE5U-85F, placed and
-    # routed: docs/benchmarks.md): LUT4s are the limit, so 4 colors and 2-deep queues.
+    # routed: docs/benchmarks.md): LUT4s are the limit, so 4 colors sharing one channel and
+    # 2-deep queues.
     "ulx3s": dict(rows=5, cols=5, coord_bits=8, data_width=32, color_bits=5, num_colors=4,
-                  queue_depth=2, sram_bytes=4096, sram_banks=2),
-    # The smallest useful fabric, for quick tests: 16-bit wavelets, 4 colors.
+                  queue_depth=2, color_channels=1, sram_bytes=4096, sram_banks=2),
+    # The smallest useful fabric, for quick tests: 16-bit wavelets, 4 colors in 2 channels (so
+    # shared channels are exercised too).
     "tiny": dict(rows=2, cols=2, coord_bits=4, data_width=16, color_bits=2, num_colors=4,
-                 queue_depth=2, sram_bytes=512, sram_banks=1),
+                 queue_depth=2, color_channels=2, sram_bytes=512, sram_banks=1),
 }
 
 

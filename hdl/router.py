@@ -1,113 +1,165 @@
 """The five-port mesh router and its parts.
 
-A router reads as its parts, one wavelet per cycle through each:
+A router reads as its parts:
 
-    input queue (x5) -> route compute (x5) -> per-output round-robin arbiter (x5) -> crossbar
+    route compute (x5) -> channel queues (x5) -> channel pick (x5) -> output arbiter (x5)
+    -> crossbar
 
-Each input port's queue holds arriving wavelets; the route compute of that input says which
-outputs its head goes to (the color's route-table entry, or XY order for addressed packets); each
-output's arbiter picks one requesting input; the crossbar moves the winners' heads to the outputs.
-A head leaves its queue once every output it goes to has taken it, so a multicast is delivered
-exactly once to each of its outputs.
+A wavelet's outputs are decided as it *arrives* (:class:`RouteCompute`: its color's route as the
+:class:`RouteTable` holds it then, or the XY step of an addressed packet) and stored with it in
+its virtual channel at that input (:class:`ChannelQueues`; channels in :mod:`~.link`). Each cycle
+every input picks, round robin, one channel whose head still needs an output that can take it
+(the receiver has that channel ready and no other packet holds it); each output's arbiter picks
+one of the inputs that offer it a head; the crossbar moves the winners' heads. A head leaves its
+channel once every output it goes to has taken it, so a multicast is delivered exactly once to
+each of its outputs, and a blocked channel never stops another.
 
-A wavelet entering a queue in cycle ``t`` can leave an output in cycle ``t + 1``: one cycle per
-hop at zero load. The deadlock-freedom rule is in ``docs/router.md``.
+A wavelet arriving in cycle ``t`` can leave an output in cycle ``t + 1``: one cycle per hop at
+zero load. The deadlock-freedom rules are in ``docs/router.md``.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Module, Mux, ResetSignal, Signal, Value, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .link import Channel, channel_of, link_signature, num_channels, transferred
+from .routing import LEGAL_OUTPUTS
 from .wavelet import (NUM_PORTS, Direction, header_layout, route_layout, route_write_layout,
-                      wavelet_layout, wavelet_stream)
+                      wavelet_layout)
 
-__all__ = ["InputQueue", "RouteCompute", "RoundRobinArbiter", "Crossbar", "Router"]
+__all__ = ["ChannelQueues", "RouteCompute", "RouteTable", "RoundRobinArbiter", "Crossbar",
+           "Router"]
 
 
-class InputQueue(wiring.Component):
-    """First-in first-out queue of wavelets with stream ports on both sides.
+def _one_hot_or(select, values):
+    """``values[k]`` where ``select`` (one-hot) has bit ``k``; zero where it has none."""
+    result = 0
+    for k, value in enumerate(values):
+        result = result | Mux(select[k], value, 0)
+    return result
 
-    A wavelet written in cycle ``t`` is at the output in cycle ``t + 1``. ``w.ready`` depends only
-    on the queue's own state (it is ``not full``), so no combinational path crosses a link
-    backwards. Storage is a memory with an asynchronous read port (LUT RAM on FPGAs).
+
+class ChannelQueues(wiring.Component):
+    """The virtual channels of one router input: a first-in first-out queue per channel.
+
+    Each entry is a ``payload`` (kept in a memory with an asynchronous read port, LUT RAM on an
+    FPGA) and a small ``tag`` (kept in flip-flops, so the tag of *every* channel's head is
+    visible at once: the router keeps a wavelet's outputs there, to choose among the channels
+    without reading the memory). Only one channel's head payload is read in a cycle, the
+    ``select``-ed one, and only it can be popped.
+
+    A write in cycle ``t`` is at its channel's head in cycle ``t + 1``. ``ready`` depends only on
+    the levels (bit ``c`` is "channel ``c`` is not full"), so no combinational path crosses a link
+    backwards.
 
     Parameters
     ----------
-    shape : ShapeLike
-        Shape of one entry.
+    payload, tag : ShapeLike
+        Shapes of the two parts of an entry.
+    channels : int
     depth : int
-        Entries held; a power of two, at least 2 (one entry would halve the throughput).
+        Entries per channel; a power of two, at least 2 (one entry would halve a channel's
+        throughput).
 
     Members
     -------
-    w : ``In(stream.Signature(shape))``
-        Writes.
-    r : ``Out(stream.Signature(shape))``
-        Reads; ``r.payload`` is the oldest entry.
-    level : ``Out(range(depth + 1))``
-        Entries held.
+    w_valid, w_channel, w_payload, w_tag : ``In``
+        A write; it is taken if ``ready`` has the channel's bit set, and ignored otherwise.
+    ready : ``Out(channels)``
+    level : ``Out(range(depth + 1)).array(channels)``
+    head_tag : ``Out(tag).array(channels)``
+        Every channel's head tag (meaningless where ``level`` is 0).
+    select : ``In(range(channels))``
+    head : ``Out(payload)``
+        The selected channel's head payload.
+    pop : ``In(1)``
+        Remove the selected channel's head (it must have one).
     """
 
-    def __init__(self, shape, *, depth):
+    def __init__(self, payload, tag, *, channels, depth):
         if not isinstance(depth, int) or depth < 2 or depth & (depth - 1):
             raise ValueError(f"Queue depth must be a power of two of at least 2, not {depth!r}")
-        self._shape = shape
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"Channel count must be a positive integer, not {channels!r}")
+        self._payload = payload
+        self._tag = tag
+        self._channels = channels
         self._depth = depth
         super().__init__({
-            "w": In(stream.Signature(shape)),
-            "r": Out(stream.Signature(shape)),
-            "level": Out(range(depth + 1)),
+            "w_valid": In(1),
+            "w_channel": In(range(channels)),
+            "w_payload": In(payload),
+            "w_tag": In(tag),
+            "ready": Out(channels),
+            "level": Out(range(depth + 1)).array(channels),
+            "head_tag": Out(tag).array(channels),
+            "select": In(range(channels)),
+            "head": Out(payload),
+            "pop": In(1),
         })
 
     @property
     def depth(self):
         return self._depth
 
+    @property
+    def channels(self):
+        return self._channels
+
     def elaborate(self, platform):
         m = Module()
+        n, depth = self._channels, self._depth
+        ptr_bits = (depth - 1).bit_length()
+        # Channel c's entries sit at addresses c * depth ... c * depth + depth - 1.
         m.submodules.storage = storage = memory.Memory(
-            shape=self._shape, depth=self._depth, init=[])
+            shape=self._payload, depth=n * depth, init=[])
         wp = storage.write_port()
         rp = storage.read_port(domain="comb")
 
-        ptr_bits = (self._depth - 1).bit_length()
-        write_ptr = Signal(ptr_bits)
-        read_ptr = Signal(ptr_bits)
+        write_ptr = Array(Signal(ptr_bits, name=f"write_ptr_{c}") for c in range(n))
+        read_ptr = Array(Signal(ptr_bits, name=f"read_ptr_{c}") for c in range(n))
+        tags = [[Signal(self._tag, name=f"tag_{c}_{k}") for k in range(depth)] for c in range(n)]
 
-        push = self.w.valid & self.w.ready
-        pop = self.r.valid & self.r.ready
-
+        push = Signal()
         m.d.comb += [
-            self.w.ready.eq(self.level != self._depth),
-            self.r.valid.eq(self.level != 0),
-            wp.addr.eq(write_ptr),
-            wp.data.eq(self.w.payload),
+            self.ready.eq(Cat(self.level[c] != depth for c in range(n))),
+            push.eq(self.w_valid & self.ready.bit_select(self.w_channel, 1)),
+            wp.addr.eq(Cat(write_ptr[self.w_channel], self.w_channel)),
+            wp.data.eq(self.w_payload),
             wp.en.eq(push),
-            rp.addr.eq(read_ptr),
-            self.r.payload.eq(rp.data),
+            rp.addr.eq(Cat(read_ptr[self.select], self.select)),
+            self.head.eq(rp.data),
         ]
-        with m.If(push):
-            m.d.sync += write_ptr.eq(write_ptr + 1)
-        with m.If(pop):
-            m.d.sync += read_ptr.eq(read_ptr + 1)
-        with m.If(push & ~pop):
-            m.d.sync += self.level.eq(self.level + 1)
-        with m.Elif(pop & ~push):
-            m.d.sync += self.level.eq(self.level - 1)
+        for c in range(n):
+            pushed = push & (self.w_channel == c)
+            popped = self.pop & (self.select == c)
+            m.d.comb += self.head_tag[c].eq(Array(tags[c])[read_ptr[c]])
+            with m.If(pushed):
+                m.d.sync += write_ptr[c].eq(write_ptr[c] + 1)
+                for k in range(depth):
+                    with m.If(write_ptr[c] == k):
+                        m.d.sync += tags[c][k].eq(self.w_tag)
+            with m.If(popped):
+                m.d.sync += read_ptr[c].eq(read_ptr[c] + 1)
+            with m.If(pushed & ~popped):
+                m.d.sync += self.level[c].eq(self.level[c] + 1)
+            with m.Elif(popped & ~pushed):
+                m.d.sync += self.level[c].eq(self.level[c] - 1)
         return m
 
 
 class RouteCompute(wiring.Component):
-    """Which outputs the head wavelet of one input goes to.
+    """Which outputs an arriving wavelet goes to, decided once, as it enters the router.
 
-    A colored wavelet goes to its color's route-table outputs if it arrived on the route's
-    accepted input; otherwise (or if the route has no outputs, or the color is beyond
-    ``num_colors``) it is *misrouted*: the router discards it and counts it.
+    A colored wavelet goes to its color's route-table outputs (as the table is in its arrival
+    cycle) if it arrived on the route's accepted input; otherwise (or if the route has no
+    outputs, or the color is beyond ``num_colors``) it is *misrouted*: the router discards it
+    and counts it.
 
-    An addressed packet's head wavelet goes one step along dimension order: first along x
-    (EAST/WEST) until the column matches, then along y (SOUTH/NORTH), then to RAMP. The rest of
-    the packet follows the head's output; the route compute remembers it until the ``last``
-    wavelet leaves.
+    An addressed packet's head goes one step along dimension order: first along x (EAST/WEST)
+    until the column matches, then along y (SOUTH/NORTH), then to RAMP. The rest of the packet
+    follows the head's output; the route compute remembers it, per addressed channel, until the
+    ``last`` wavelet arrives (a link carries each channel's packets whole, one after another).
 
     Parameters
     ----------
@@ -117,43 +169,44 @@ class RouteCompute(wiring.Component):
 
     Members
     -------
-    valid : ``In(1)``
-        A head wavelet is present.
+    arrive : ``In(1)``
+        ``wavelet`` enters the router at the end of this cycle.
     wavelet : ``In(wavelet_layout)``
-        The head wavelet.
+        The arriving wavelet.
     route : ``In(route_layout)``
-        The route-table entry of the head's color.
+        The route-table entry of its color.
     route_valid : ``In(1)``
-        The head's color has a route-table entry (``color < num_colors``).
+        Its color has a route-table entry (``color < num_colors``).
     x, y : ``In(coord_bits)``
         This router's coordinates.
-    pop : ``In(1)``
-        The head leaves the queue at the end of this cycle.
     outputs : ``Out(NUM_PORTS)``
-        Outputs the head goes to (bit ``d`` is :class:`Direction` ``d``).
+        Outputs the wavelet goes to (bit ``d`` is :class:`Direction` ``d``).
     misroute : ``Out(1)``
-        The head is a colored wavelet that this router does not route.
+        The wavelet arrives and is a colored wavelet this router does not route.
     """
 
     def __init__(self, params, *, port):
         self._params = params
         self._port = Direction(port)
         super().__init__({
-            "valid": In(1),
+            "arrive": In(1),
             "wavelet": In(wavelet_layout(params)),
             "route": In(route_layout()),
             "route_valid": In(1),
             "x": In(params.coord_bits),
             "y": In(params.coord_bits),
-            "pop": In(1),
             "outputs": Out(NUM_PORTS),
             "misroute": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        in_packet = Signal()                # between an addressed head and its last wavelet
-        packet_outputs = Signal(NUM_PORTS)  # where the current packet goes
+        # Per addressed channel (requests, replies: the wavelet's ctrl bit): between a packet's
+        # head and its last wavelet, and where that packet goes.
+        in_packet = Array(Signal(name=f"in_packet_{a.name.lower()}") for a in Channel)
+        packet_outputs = Array(Signal(NUM_PORTS, name=f"packet_outputs_{a.name.lower()}")
+                               for a in Channel)
+        kind = self.wavelet.ctrl
 
         header = header_layout(self._params)(self.wavelet.data)
         # Header coordinates are signed (a host beyond the west or north edge is at -1); the
@@ -175,36 +228,93 @@ class RouteCompute(wiring.Component):
         color_routed = (self.route_valid & (self.route.accept == self._port)
                         & (self.route.outputs != 0))
         with m.If(self.wavelet.addressed):
-            with m.If(in_packet):
-                m.d.comb += self.outputs.eq(packet_outputs)
+            with m.If(in_packet[kind]):
+                m.d.comb += self.outputs.eq(packet_outputs[kind])
             with m.Else():
                 m.d.comb += self.outputs.eq(Const(1, NUM_PORTS) << Value.cast(xy_output))
         with m.Elif(color_routed):
             m.d.comb += self.outputs.eq(self.route.outputs)
-        m.d.comb += self.misroute.eq(self.valid & ~self.wavelet.addressed & ~color_routed)
+        m.d.comb += self.misroute.eq(self.arrive & ~self.wavelet.addressed & ~color_routed)
 
-        with m.If(self.valid & self.pop & self.wavelet.addressed):
+        with m.If(self.arrive & self.wavelet.addressed):
             m.d.sync += [
-                in_packet.eq(~self.wavelet.last),
-                packet_outputs.eq(self.outputs),
+                in_packet[kind].eq(~self.wavelet.last),
+                packet_outputs[kind].eq(self.outputs),
             ]
         return m
 
 
-class RoundRobinArbiter(wiring.Component):
-    """Grants one of ``n`` requesters and holds the grant until told to release it.
+class RouteTable(wiring.Component):
+    """The color routes of one router, with the turn rule enforced as they are written.
 
-    Unheld, the grant goes to the first requester at or after the one after the last released
-    grant, so a requester that keeps requesting waits for at most ``n - 1`` other grants. Once
-    given, a grant stays with its requester until ``release`` is asserted: the output's payload
-    stays stable while the downstream stalls, and an addressed packet keeps its output until its
-    last wavelet.
+    A write whose outputs break the X-then-Y turn rule (:data:`~.routing.LEGAL_OUTPUTS`; or whose
+    ``accept`` is not a port) is refused: the color is left unrouted, so its wavelets are
+    misrouted (discarded and counted), and ``refused`` is set. Whatever is written, no route in
+    the table can close a cycle of links, so freedom from deadlock holds by construction.
+
+    Members
+    -------
+    config : ``In(stream.Signature(route_write_layout))``
+        Writes; always ready, one per cycle, in effect for wavelets arriving from the next
+        cycle.
+    color : ``In(color_bits).array(NUM_PORTS)``
+        The color each input looks up.
+    route : ``Out(route_layout).array(NUM_PORTS)``
+        Its entry (unrouted for a color beyond ``num_colors``).
+    refused : ``Out(1)``
+        Sticky: a write was refused since reset.
+
+    ``turn_rule=False`` keeps every write (only to show what the rule prevents).
+    """
+
+    def __init__(self, params, *, turn_rule=True):
+        self._params = params
+        self._turn_rule = turn_rule
+        super().__init__({
+            "config": In(stream.Signature(route_write_layout(params))),
+            "color": In(params.color_bits).array(NUM_PORTS),
+            "route": Out(route_layout()).array(NUM_PORTS),
+            "refused": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._params
+        entries = Array(Signal(route_layout(), name=f"route_{c}") for c in range(p.num_colors))
+
+        write = self.config.payload
+        legal = Signal(NUM_PORTS)
+        with m.Switch(write.route.accept):
+            for accept, outputs in LEGAL_OUTPUTS.items():
+                with m.Case(accept):
+                    m.d.comb += legal.eq(sum(1 << int(d) for d in outputs))
+        allowed = (write.route.outputs & ~legal) == 0 if self._turn_rule else 1
+        m.d.comb += self.config.ready.eq(1)
+        with m.If(self.config.valid & (write.color < p.num_colors)):
+            with m.If(allowed):
+                m.d.sync += entries[write.color].eq(write.route)
+            with m.Else():
+                m.d.sync += [entries[write.color].eq(0), self.refused.eq(1)]
+
+        for i in Direction:
+            with m.If(self.color[i] < p.num_colors):
+                m.d.comb += self.route[i].eq(entries[self.color[i]])
+        return m
+
+
+class RoundRobinArbiter(wiring.Component):
+    """Grants one of ``n`` requesters, round robin.
+
+    The grant goes to the first requester at or after ``first``, the position after the last
+    grant that was *advanced* past, so a requester that keeps requesting waits for at most
+    ``n - 1`` other advanced grants. The search is a mask and two lowest-set-bit picks (carry
+    chains on an FPGA), not an ``n``-way priority tree per start position.
 
     Members
     -------
     requests : ``In(n)``
-    release : ``In(1)``
-        End the current grant after this cycle.
+    advance : ``In(1)``
+        The current grant was used: the next search starts after it.
     grant : ``Out(n)``
         One-hot, or zero when nothing is requested.
     """
@@ -215,34 +325,28 @@ class RoundRobinArbiter(wiring.Component):
         self._n = n
         super().__init__({
             "requests": In(n),
-            "release": In(1),
+            "advance": In(1),
             "grant": Out(n),
         })
 
     def elaborate(self, platform):
         m = Module()
         n = self._n
-        held = Signal()         # a grant was given and not yet released
-        owner = Signal(n)       # the held grant
-        first = Signal(range(n))  # where the round-robin search starts
+        first = Signal(range(n))    # where the search starts
 
-        pick = Signal(n)
-        # Search the requesters from `first` round the ring; the first hit wins.
-        for start in range(n):
-            with m.If(first == start):
-                for k in reversed(range(n)):
-                    i = (start + k) % n
-                    with m.If(self.requests[i]):
-                        m.d.comb += pick.eq(1 << i)
-        m.d.comb += self.grant.eq(Mux(held, owner, pick))
+        # Requesters at or after `first`; the lowest of them wins, else the lowest of all.
+        at_or_after = Signal(n)
+        # (The last requester is always at or after `first`: a constant, not a comparison.)
+        m.d.comb += at_or_after.eq(Cat(*(first <= i for i in range(n - 1)), Const(1, 1)))
+        upper = Signal(n)
+        m.d.comb += upper.eq(self.requests & at_or_after)
+        lowest = lambda v: (v & (~v + 1))[:n]   # noqa: E731 - the lowest set bit
+        m.d.comb += self.grant.eq(Mux(upper.any(), lowest(upper), lowest(self.requests)))
 
-        with m.If(self.release):
-            m.d.sync += held.eq(0)
+        with m.If(self.advance):
             for i in range(n):
                 with m.If(self.grant[i]):
                     m.d.sync += first.eq((i + 1) % n)
-        with m.Elif(self.grant.any()):
-            m.d.sync += [held.eq(1), owner.eq(self.grant)]
         return m
 
 
@@ -277,7 +381,7 @@ class Crossbar(wiring.Component):
 
 
 class Router(wiring.Component):
-    """Five-port mesh router with static color routes and XY-routed addressed packets.
+    """Five-port mesh router with virtual channels, static color routes and XY-routed packets.
 
     Parameters
     ----------
@@ -285,29 +389,38 @@ class Router(wiring.Component):
 
     Members
     -------
-    inp : ``In(wavelet_stream).array(NUM_PORTS)``
-        Arriving wavelets, indexed by :class:`Direction`.
-    out : ``Out(wavelet_stream).array(NUM_PORTS)``
-        Leaving wavelets, indexed by :class:`Direction`.
+    inp : ``In(link_signature).array(NUM_PORTS)``
+        Arriving wavelets, indexed by :class:`Direction`; ``ready`` has a bit per channel
+        (:mod:`~.link`), none set while reset is asserted.
+    out : ``Out(link_signature).array(NUM_PORTS)``
+        Leaving wavelets, indexed by :class:`Direction`; ``valid`` is raised only for a wavelet
+        whose channel the receiver has ready, so every ``valid`` is a transfer.
     config : ``In(stream.Signature(route_write_layout))``
-        Route-table writes; always ready, one per cycle, effective from the next cycle. Rewrite a color's
-        route while no wavelet of that color is inside the router.
+        Route-table writes (:class:`RouteTable`); always ready, one per cycle. A write affects
+        the wavelets that arrive from the next cycle on, never those already inside.
     x, y : ``In(coord_bits)``
         This router's coordinates, used by addressed packets (the same design serves every
         tile).
     misroutes : ``Out(16)``
         Colored wavelets discarded because this router has no route for them (saturating).
+    route_refused : ``Out(1)``
+        Sticky: a route write broke the turn rule and was refused.
+
+    ``turn_rule=False`` builds a router that takes any route, for the tests that show what the
+    rule prevents; never in a fabric.
     """
 
-    def __init__(self, params):
+    def __init__(self, params, *, turn_rule=True):
         self._params = params
+        self._turn_rule = turn_rule
         super().__init__({
-            "inp": In(wavelet_stream(params)).array(NUM_PORTS),
-            "out": Out(wavelet_stream(params)).array(NUM_PORTS),
+            "inp": In(link_signature(params)).array(NUM_PORTS),
+            "out": Out(link_signature(params)).array(NUM_PORTS),
             "config": In(stream.Signature(route_write_layout(params))),
             "x": In(params.coord_bits),
             "y": In(params.coord_bits),
             "misroutes": Out(16),
+            "route_refused": Out(1),
         })
 
     @property
@@ -317,77 +430,120 @@ class Router(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self._params
+        n_ch = num_channels(p)
 
-        # Route table: one entry per color, reset to "not routed".
-        route_table = Array(Signal(route_layout(), name=f"route_{c}") for c in range(p.num_colors))
-        m.d.comb += self.config.ready.eq(1)
-        with m.If(self.config.valid):
-            for c in range(p.num_colors):
-                with m.If(self.config.payload.color == c):
-                    m.d.sync += route_table[c].eq(self.config.payload.route)
-
+        m.submodules.routes = table = RouteTable(p, turn_rule=self._turn_rule)
+        wiring.connect(m, wiring.flipped(self.config), table.config)
+        m.d.comb += self.route_refused.eq(table.refused)
         m.submodules.crossbar = crossbar = Crossbar(p)
-        queues = []
-        routes = []
-        arbiters = []
-        for d in Direction:
-            queue = InputQueue(wavelet_layout(p), depth=p.queue_depth)
-            route = RouteCompute(p, port=d)
-            arbiter = RoundRobinArbiter(NUM_PORTS)
-            m.submodules[f"queue_{d.name.lower()}"] = queue
-            m.submodules[f"route_{d.name.lower()}"] = route
-            m.submodules[f"arbiter_{d.name.lower()}"] = arbiter
-            queues.append(queue)
-            routes.append(route)
-            arbiters.append(arbiter)
-            wiring.connect(m, wiring.flipped(self.inp[d]), queue.w)
 
-        # Per input: the outputs its head still needs, and those that take it this cycle.
-        delivered = [Signal(NUM_PORTS, name=f"delivered_{d.name.lower()}") for d in Direction]
-        pending = [Signal(NUM_PORTS, name=f"pending_{d.name.lower()}") for d in Direction]
+        # Arrival: each wavelet's outputs are decided as it enters, and stored with it.
+        queues, misroutes = [], []
         for i in Direction:
-            queue, route = queues[i], routes[i]
-            head = queue.r.payload
-            # Outputs that already took the current head (a multicast may finish over cycles).
-            sent = Signal(NUM_PORTS, name=f"sent_{i.name.lower()}")
+            link = self.inp[i]
+            route = RouteCompute(p, port=i)
+            queue = ChannelQueues(wavelet_layout(p), unsigned(NUM_PORTS),
+                                  channels=n_ch, depth=p.queue_depth)
+            m.submodules[f"route_{i.name.lower()}"] = route
+            m.submodules[f"queue_{i.name.lower()}"] = queue
+            arrive = transferred(p, link)
             m.d.comb += [
-                crossbar.heads[i].eq(head),
-                route.valid.eq(queue.r.valid),
-                route.wavelet.eq(head),
-                route.route.eq(route_table[head.color]),
-                route.route_valid.eq(head.color < p.num_colors),
+                # No wavelet is taken while reset is asserted.
+                link.ready.eq(Mux(ResetSignal(), 0, queue.ready)),
+                route.arrive.eq(arrive),
+                route.wavelet.eq(link.payload),
+                table.color[i].eq(link.payload.color),
+                route.route.eq(table.route[i]),
+                route.route_valid.eq(link.payload.color < p.num_colors),
                 route.x.eq(self.x),
                 route.y.eq(self.y),
-                pending[i].eq(Mux(queue.r.valid, route.outputs & ~sent, 0)),
-                # The head leaves once no output it needs is left waiting (a misrouted head,
-                # needing none, leaves at once and is counted).
-                queue.r.ready.eq((pending[i] & ~delivered[i]) == 0),
-                route.pop.eq(queue.r.ready),
+                # A misrouted wavelet (no outputs) is taken and dropped, not stored.
+                queue.w_valid.eq(arrive & route.outputs.any()),
+                queue.w_channel.eq(channel_of(p, link.payload)),
+                queue.w_payload.eq(link.payload),
+                queue.w_tag.eq(route.outputs),
             ]
-            with m.If(queue.r.valid & queue.r.ready):
-                m.d.sync += sent.eq(0)
-            with m.Else():
-                m.d.sync += sent.eq(sent | delivered[i])
+            queues.append(queue)
+            misroutes.append(route.misroute)
 
         any_misroute = Signal(range(NUM_PORTS + 1))
-        m.d.comb += any_misroute.eq(sum(r.misroute for r in routes))
+        m.d.comb += any_misroute.eq(sum(misroutes))
         with m.If(self.misroutes + any_misroute < 2 ** 16):
             m.d.sync += self.misroutes.eq(self.misroutes + any_misroute)
         with m.Else():
             m.d.sync += self.misroutes.eq(2 ** 16 - 1)
 
-        for o in Direction:
-            arbiter, link = arbiters[o], self.out[o]
-            transfer = link.valid & link.ready
+        # An addressed packet holds its output's addressed channel from head to last, so the
+        # packet stays whole on the link; colored wavelets need no lock.
+        owner = [[Signal(NUM_PORTS, name=f"owner_{o.name.lower()}_{a.name.lower()}")
+                  for a in Channel] for o in Direction]
+
+        # Per input: each channel's head may go to output o now if it still needs o, the
+        # receiver has its channel ready there, and no other input's packet holds it. The input
+        # picks one such channel (round robin), and offers its head to the outputs it can take.
+        offers = []         # offers[i][o]: input i's chosen head asks output o
+        delivered = []      # delivered[i][o]: output o takes it this cycle
+        for i in Direction:
+            queue = queues[i]
+            sent = [Signal(NUM_PORTS, name=f"sent_{i.name.lower()}_{c}") for c in range(n_ch)]
+            can = []
+            for c in range(n_ch):
+                wants = Mux(queue.level[c] != 0, queue.head_tag[c] & ~sent[c], 0)
+                open_outputs = []
+                for o in Direction:
+                    lock_ok = 1
+                    if c < len(Channel):
+                        lock_ok = (owner[o][c] == 0) | owner[o][c][i]
+                    open_outputs.append(self.out[o].ready[c] & lock_ok)
+                can_c = Signal(NUM_PORTS, name=f"can_{i.name.lower()}_{c}")
+                m.d.comb += can_c.eq(wants & Cat(open_outputs))
+                can.append(can_c)
+            pick = RoundRobinArbiter(n_ch)
+            m.submodules[f"channels_{i.name.lower()}"] = pick
+            m.d.comb += pick.requests.eq(Cat(c.any() for c in can))
+
+            # The chosen channel's index, offer and outputs still needed: AND-OR over the
+            # one-hot grant (a priority chain of n_ch muxes would be longer and slower).
+            chosen = Signal(range(n_ch), name=f"chosen_{i.name.lower()}")
+            offer = Signal(NUM_PORTS, name=f"offer_{i.name.lower()}")
+            pending = Signal(NUM_PORTS, name=f"pending_{i.name.lower()}")
+            taken = Signal(NUM_PORTS, name=f"delivered_{i.name.lower()}")
             m.d.comb += [
-                arbiter.requests.eq(Cat(pending[i][o] for i in Direction)),
+                chosen.eq(_one_hot_or(pick.grant, [Const(c, range(n_ch)) for c in range(n_ch)])),
+                offer.eq(_one_hot_or(pick.grant, can)),
+                pending.eq(_one_hot_or(pick.grant, [queue.head_tag[c] & ~sent[c]
+                                                    for c in range(n_ch)])),
+            ]
+            # The head leaves once every output it needs has taken it (a multicast may take
+            # several cycles; sent remembers which outputs already have it).
+            done = taken.any() & ((pending & ~taken) == 0)
+            m.d.comb += [
+                queue.select.eq(chosen),
+                queue.pop.eq(done),
+                pick.advance.eq(taken.any()),
+                crossbar.heads[i].eq(queue.head),
+            ]
+            for c in range(n_ch):
+                with m.If(pick.grant[c] & taken.any()):
+                    m.d.sync += sent[c].eq(Mux(done, 0, sent[c] | taken))
+            offers.append(offer)
+            delivered.append(taken)
+
+        for o in Direction:
+            arbiter, link = RoundRobinArbiter(NUM_PORTS), self.out[o]
+            m.submodules[f"arbiter_{o.name.lower()}"] = arbiter
+            m.d.comb += [
+                arbiter.requests.eq(Cat(offers[i][o] for i in Direction)),
+                arbiter.advance.eq(1),
                 crossbar.select[o].eq(arbiter.grant),
-                # A held grant may wait on a packet's next wavelet that has not arrived yet.
-                link.valid.eq((arbiter.grant & arbiter.requests).any()),
+                link.valid.eq(arbiter.grant.any()),
                 link.payload.eq(crossbar.outputs[o]),
-                # Keep the output for the rest of an addressed packet.
-                arbiter.release.eq(transfer & ~(link.payload.addressed & ~link.payload.last)),
             ]
             for i in Direction:
-                m.d.comb += delivered[i][o].eq(transfer & arbiter.grant[i])
+                m.d.comb += delivered[i][o].eq(arbiter.grant[i])
+            wavelet = link.payload
+            with m.If(link.valid & wavelet.addressed):
+                for a in Channel:
+                    with m.If(wavelet.ctrl == a):
+                        m.d.sync += owner[o][a].eq(Mux(wavelet.last, 0, arbiter.grant))
         return m

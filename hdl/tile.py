@@ -1,28 +1,31 @@
 """A tile: the mesh router, the tile's SRAM, and what sits on the router's RAMP side.
 
-RAMP side::
+RAMP side (``docs/tile.md``)::
 
-    router.out[RAMP] --> RampSplit --addressed--> MemoryAgent --replies--> router.inp[RAMP]
-                                   \\--colored---> ColorSink (stands where the core will)
+    router.out[RAMP] --> RampDemux --requests--> MemoryAgent --replies--> PacketMerge --> router.inp[RAMP]
+                                   \\--the rest, per channel--> core side     core out --/
 
-Addressed packets on RAMP are requests to the memory agent (write a run of words, read a run back
-to the requester, write routes, report status; ``docs/edge-protocol.md``). Colored wavelets go to
-the compute core's side; until the core exists a :class:`ColorSink` consumes them and keeps a
-count and a checksum that the status request reports. The core will take the sink's place and
-share the RAMP input with the agent through a packet-aware mux, without touching the router.
+Addressed requests on RAMP go to the memory agent (write a run of words, read a run back to
+the requester, write routes, report status; ``docs/edge-protocol.md``). Colored wavelets (and
+replies addressed to the tile) go to the compute core's side, each channel with its own ready;
+until the core exists the tile takes them all at once, and a :class:`WaveletCounter` on that link
+keeps the count and checksum that the status request reports. The agent's replies and, later,
+the core's output share the router's RAMP input through a :class:`PacketMerge`, which keeps
+every packet whole.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .mesh import MESH_DIRECTIONS, link_name
-from .router import Router
+from .link import Channel, all_channels, channel_of, link_signature, transferred
+from .router import RoundRobinArbiter, Router
 from .sram import MemoryPortSignature, TileMemory
-from .wavelet import Direction, header_layout, route_write_layout, wavelet_stream
+from .wavelet import Direction, header_layout, route_write_layout, wavelet_layout, wavelet_stream
 
-__all__ = ["AgentOp", "AgentStatus", "STATUS_MEANING", "agent_info_layout", "RampSplit",
-           "ColorSink", "MemoryAgent", "Tile"]
+__all__ = ["AgentOp", "AgentStatus", "STATUS_MEANING", "STATUS_BITS", "agent_info_layout",
+           "RampDemux", "PacketMerge", "WaveletCounter", "MemoryAgent", "Tile"]
 
 
 class AgentOp(enum.Enum, shape=2):
@@ -39,6 +42,11 @@ class AgentStatus(enum.IntFlag):
     WRITE_RANGE = 1
     READ_RANGE  = 2
     MALFORMED   = 4
+    ROUTE_REFUSED = 8
+
+
+# Width of a tile's (and the fabric's) sticky error flags.
+STATUS_BITS = len(AgentStatus)
 
 
 # What each flag says happened (also the manifest's description of the status port).
@@ -47,6 +55,8 @@ STATUS_MEANING = {
                              "written",
     AgentStatus.READ_RANGE: "a read's run went beyond the memory; its reply carried no data",
     AgentStatus.MALFORMED: "a request ended before its fields, or carried words after them",
+    AgentStatus.ROUTE_REFUSED: "a route write broke the turn rule; the router refused it and "
+                               "left the color unrouted",
 }
 
 
@@ -56,57 +66,127 @@ def agent_info_layout(params):
     return data.StructLayout({"op": AgentOp, "reserved": info_bits - 2})
 
 
-class RampSplit(wiring.Component):
-    """Sends addressed wavelets to the memory agent and colored ones to the core's side.
+class RampDemux(wiring.Component):
+    """The tile side of the router's RAMP output: requests to the memory agent, the rest (colored
+    wavelets per channel, and replies addressed to this tile) to the core's side.
+
+    Each channel keeps its own ready: the agent's for requests, the core side's for the others,
+    so a color the core is not taking never stops another color or the agent.
 
     Members
     -------
-    inp : ``In(wavelet_stream)``
+    inp : ``In(link_signature)``
+        From ``router.out[RAMP]``.
     agent : ``Out(wavelet_stream)``
-    core : ``Out(wavelet_stream)``
+        Requests (:attr:`~.link.Channel.REQUEST`).
+    core : ``Out(link_signature)``
+        Everything else; its ``ready`` bit for the request channel is not used.
     """
 
     def __init__(self, params):
+        self._params = params
         super().__init__({
-            "inp": In(wavelet_stream(params)),
+            "inp": In(link_signature(params)),
             "agent": Out(wavelet_stream(params)),
-            "core": Out(wavelet_stream(params)),
+            "core": Out(link_signature(params)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        addressed = self.inp.payload.addressed
+        request = channel_of(self._params, self.inp.payload) == Channel.REQUEST
         m.d.comb += [
             self.agent.payload.eq(self.inp.payload),
             self.core.payload.eq(self.inp.payload),
-            self.agent.valid.eq(self.inp.valid & addressed),
-            self.core.valid.eq(self.inp.valid & ~addressed),
-            self.inp.ready.eq(Mux(addressed, self.agent.ready, self.core.ready)),
+            self.agent.valid.eq(self.inp.valid & request),
+            self.core.valid.eq(self.inp.valid & ~request),
+            self.inp.ready.eq(Cat(self.agent.ready, self.core.ready[1:])),
         ]
         return m
 
 
-class ColorSink(wiring.Component):
-    """Takes every colored wavelet at once; counts them and sums their data (mod 2**data_width).
+class PacketMerge(wiring.Component):
+    """Merges wavelet streams into one link with every addressed packet kept whole.
 
-    A stand-in for the compute core that is a real consumer (the deadlock rule needs RAMP to
-    consume) and lets the host check, through a status request, what reached the tile.
+    Each cycle one source whose wavelet's channel is ready is taken (round robin). Once a source
+    sends an addressed packet's head on a channel, only it may send on that channel until the
+    packet's ``last`` wavelet: packets stay contiguous by construction, while other channels
+    (colors, the other addressed kind) pass freely, so a stalled packet never stops them.
+
+    Parameters
+    ----------
+    params : FabricParams
+    n : int
+        Sources.
+
+    Members
+    -------
+    sources : ``In(wavelet_stream).array(n)``
+        Each a stream (valid held with its payload until taken; ``ready`` depends on ``valid``).
+    out : ``Out(link_signature)``
+        ``valid`` only for a wavelet whose channel is ready: every ``valid`` is a transfer.
+    """
+
+    def __init__(self, params, n):
+        self._params = params
+        self._n = n
+        super().__init__({
+            "sources": In(wavelet_stream(params)).array(n),
+            "out": Out(link_signature(params)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p, n = self._params, self._n
+        # Per addressed channel, the source whose packet holds it (one-hot; zero: free).
+        owner = [Signal(n, name=f"owner_{a.name.lower()}") for a in Channel]
+        m.submodules.arbiter = arbiter = RoundRobinArbiter(n)
+        eligible = []
+        for k in range(n):
+            w = self.sources[k].payload
+            channel = channel_of(p, w)
+            lock_ok = Mux(w.addressed, Array((o == 0) | o[k] for o in owner)[w.ctrl], 1)
+            eligible.append(self.sources[k].valid & self.out.ready.bit_select(channel, 1)
+                            & lock_ok)
+        picked = Signal(wavelet_layout(p))
+        for k in range(n):
+            with m.If(arbiter.grant[k]):
+                m.d.comb += picked.eq(self.sources[k].payload)
+            m.d.comb += self.sources[k].ready.eq(arbiter.grant[k])
+        m.d.comb += [
+            arbiter.requests.eq(Cat(eligible)),
+            arbiter.advance.eq(1),
+            self.out.valid.eq(arbiter.grant.any()),
+            self.out.payload.eq(picked),
+        ]
+        with m.If(self.out.valid & picked.addressed):
+            for a in Channel:
+                with m.If(picked.ctrl == a):
+                    m.d.sync += owner[a].eq(Mux(picked.last, 0, arbiter.grant))
+        return m
+
+
+class WaveletCounter(wiring.Component):
+    """A debug tap on a link: counts the wavelets it transfers and sums their data (mod
+    ``2**data_width``), without taking part in the handshake.
+
+    On the core side of a tile it lets the host check, through a status request, what reached
+    the tile (until the core exists, the tile takes every such wavelet at once).
     """
 
     def __init__(self, params):
+        self._params = params
         super().__init__({
-            "inp": In(wavelet_stream(params)),
+            "link": In(link_signature(params)),
             "count": Out(params.data_width),
             "checksum": Out(params.data_width),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.inp.ready.eq(1)
-        with m.If(self.inp.valid):
+        with m.If(transferred(self._params, self.link)):
             m.d.sync += [
                 self.count.eq(self.count + 1),
-                self.checksum.eq(self.checksum + self.inp.payload.data),
+                self.checksum.eq(self.checksum + self.link.payload.data),
             ]
         return m
 
@@ -123,16 +203,19 @@ class MemoryAgent(wiring.Component):
     Members
     -------
     inp : ``In(wavelet_stream)``
-        Addressed requests (from :class:`RampSplit`).
+        Addressed requests (from :class:`RampDemux`).
     out : ``Out(wavelet_stream)``
-        Replies, to the router's RAMP input; each a contiguous addressed packet.
+        Replies (``ctrl`` set: the reply channel), to the router's RAMP input; each a contiguous
+        addressed packet.
     memory : ``Out(MemoryPortSignature(...))``
         To :class:`TileMemory`'s agent port (read data one cycle after ``read``).
     config : ``Out(stream.Signature(route_write_layout))``
         Route-table writes to the router.
     colored_count, colored_checksum, misroutes : ``In``
         Reported by a status request.
-    status : ``Out(3)``
+    route_refused : ``In(1)``
+        The router refused a route write (kept as the sticky ``ROUTE_REFUSED`` flag).
+    status : ``Out(STATUS_BITS)``
         Sticky error flags, the bits of :class:`AgentStatus`.
     """
 
@@ -148,7 +231,8 @@ class MemoryAgent(wiring.Component):
             "colored_count": In(w),
             "colored_checksum": In(w),
             "misroutes": In(16),
-            "status": Out(3),
+            "route_refused": In(1),
+            "status": Out(STATUS_BITS),
         })
 
     def elaborate(self, platform):
@@ -184,6 +268,11 @@ class MemoryAgent(wiring.Component):
 
         def flag(bits):
             m.d.sync += self.status.eq(self.status | bits)
+
+        with m.If(self.route_refused):
+            flag(AgentStatus.ROUTE_REFUSED)
+        # Every wavelet the agent sends is a reply.
+        m.d.comb += self.out.payload.ctrl.eq(1)
 
         with m.FSM(name="agent"):
             with m.State("REQUEST"):
@@ -353,16 +442,16 @@ class MemoryAgent(wiring.Component):
 
 
 class Tile(wiring.Component):
-    """Router + SRAM + memory agent + colored-wavelet sink; the unit a fabric repeats.
+    """Router + SRAM + memory agent + the RAMP side; the unit a fabric repeats.
 
     Members
     -------
-    ``north_in``, ``east_in``, ``south_in``, ``west_in`` : ``In(wavelet_stream)``
-    ``north_out``, ``east_out``, ``south_out``, ``west_out`` : ``Out(wavelet_stream)``
+    ``north_in``, ``east_in``, ``south_in``, ``west_in`` : ``In(link_signature)``
+    ``north_out``, ``east_out``, ``south_out``, ``west_out`` : ``Out(link_signature)``
         The links to the neighbours (or, at the fabric's boundary, its ports).
     x, y : ``In(coord_bits)``
         This tile's coordinates: the same design serves every tile.
-    status : ``Out(3)``
+    status : ``Out(STATUS_BITS)``
         The memory agent's sticky error flags (:class:`AgentStatus`).
     """
 
@@ -370,11 +459,11 @@ class Tile(wiring.Component):
         self._params = params
         members = {}
         for d in MESH_DIRECTIONS:
-            members[link_name(d, "in")] = In(wavelet_stream(params))
-            members[link_name(d, "out")] = Out(wavelet_stream(params))
+            members[link_name(d, "in")] = In(link_signature(params))
+            members[link_name(d, "out")] = Out(link_signature(params))
         members["x"] = In(params.coord_bits)
         members["y"] = In(params.coord_bits)
-        members["status"] = Out(3)
+        members["status"] = Out(STATUS_BITS)
         super().__init__(members)
 
     @property
@@ -390,25 +479,33 @@ class Tile(wiring.Component):
         p = self._params
         m.submodules.router = router = Router(p)
         m.submodules.memory = memory = TileMemory(p)
-        m.submodules.split = split = RampSplit(p)
+        m.submodules.ramp_out = demux = RampDemux(p)
         m.submodules.agent = agent = MemoryAgent(p)
-        m.submodules.colors = colors = ColorSink(p)
+        m.submodules.ramp_in = merge = PacketMerge(p, 2)
+        m.submodules.core_tap = tap = WaveletCounter(p)
 
         m.d.comb += [router.x.eq(self.x), router.y.eq(self.y)]
         for d in MESH_DIRECTIONS:
             wiring.connect(m, wiring.flipped(self.link(d, "in")), router.inp[d])
             wiring.connect(m, router.out[d], wiring.flipped(self.link(d, "out")))
 
-        wiring.connect(m, router.out[Direction.RAMP], split.inp)
-        wiring.connect(m, split.agent, agent.inp)
-        wiring.connect(m, split.core, colors.inp)
-        wiring.connect(m, agent.out, router.inp[Direction.RAMP])
+        wiring.connect(m, router.out[Direction.RAMP], demux.inp)
+        wiring.connect(m, demux.agent, agent.inp)
+        wiring.connect(m, agent.out, merge.sources[0])
+        # merge.sources[1] is the core's output; until the core exists it sends nothing.
+        wiring.connect(m, merge.out, router.inp[Direction.RAMP])
         wiring.connect(m, agent.config, router.config)
         wiring.connect(m, agent.memory, memory.agent)
+        # The core's side: taken at once until the core exists, and counted.
         m.d.comb += [
-            agent.colored_count.eq(colors.count),
-            agent.colored_checksum.eq(colors.checksum),
+            demux.core.ready.eq(all_channels(p)),
+            tap.link.valid.eq(demux.core.valid),
+            tap.link.payload.eq(demux.core.payload),
+            tap.link.ready.eq(demux.core.ready),
+            agent.colored_count.eq(tap.count),
+            agent.colored_checksum.eq(tap.checksum),
             agent.misroutes.eq(router.misroutes),
+            agent.route_refused.eq(router.route_refused),
             self.status.eq(agent.status),
         ]
         return m

@@ -143,7 +143,8 @@ def build_parser():
         description="Resolve the fabric parameters (preset, then TOML file, then flags), check "
                     "every rule, and print them. The TOML output reads back with --config. "
                     "TOML sections: [fabric] rows cols coord_bits; [wavelet] data_width "
-                    "color_bits num_colors; [router] queue_depth; [sram] size_bytes banks; "
+                    "color_bits num_colors; [router] queue_depth color_channels; [sram] size_bytes "
+                    "banks; "
                     "and an optional top-level preset = \"NAME\".",
         formatter_class=HelpFormatter)
     p.add_argument("--format", choices=["toml", "json"], default="toml", help="output format")

@@ -19,10 +19,11 @@ Requests are async methods, one addressed packet each::
 
 Several requests may be outstanding at once: start them as cocotb tasks and await them
 (:func:`gather`). Each read and status request carries a tag (the reply header's ``info``, which
-the tile returns untouched) that matches its reply. Every addressed packet leaving by a west
-port is taken for a reply: one that is not (not addressed to ``x = -1``, or with a tag no
-request waits for) fails the test with :class:`ReplyError`, so traffic of a test's own to
-beyond the west edge is not possible while a host listens there.
+the tile returns untouched) that matches its reply. Every reply-channel packet (addressed, ``ctrl``
+set) leaving by a west port is taken for a reply: one that is not (not addressed to ``x = -1``,
+or with a tag no request waits for) fails the test with :class:`ReplyError`; everything else
+arriving there (colored wavelets, request packets) is traffic, kept in :attr:`received`. Other
+traffic may arrive between a reply's wavelets (it travels in other channels).
 
 Which port a request enters by: the attached port nearest the tile from which X-then-Y routing
 reaches it without a forbidden turn, that is any west or east port, or the north or south port
@@ -252,7 +253,8 @@ class Host:
                     callback=lambda w, port=port: self._receive(port, w),
                     sleep_when_idle=True)
             else:
-                getattr(dut, f"{port.prefix('out')}__ready").value = 1
+                ready = getattr(dut, f"{port.prefix('out')}__ready")
+                ready.value = (1 << len(ready)) - 1     # every channel
 
         self._pending = {}          # tag -> _Request
         self._open = {}             # west port -> wavelets of a reply still arriving
@@ -483,14 +485,11 @@ class Host:
 
     def _receive(self, port, wavelet):
         """A sink's callback: collect replies on west ports, keep everything else."""
-        is_reply_port = port.side == Direction.WEST
-        if port in self._open:
-            if not wavelet.addressed:
-                raise ReplyError(f"{self.port_name(port)}: colored {wavelet} arrived inside a "
-                                 f"reply")
-            self._open[port].append(wavelet)
-        elif is_reply_port and wavelet.addressed:
-            self._open[port] = [wavelet]
+        # Replies travel in their own channel (ctrl set), so other traffic may come between a
+        # reply's wavelets; a reply itself arrives whole.
+        is_reply = port.side == Direction.WEST and wavelet.addressed and wavelet.ctrl
+        if is_reply:
+            self._open.setdefault(port, []).append(wavelet)
         else:
             self.received[port].append(wavelet)
             if self.on_traffic is not None:
@@ -524,7 +523,7 @@ class HostWatchdog(Watchdog):
 
     Busy while a request waits for its reply or a port has wavelets to send. Its message names
     each stuck port with the tile beside it, and the requests waiting on each reply port, for
-    example ``no progress for 2000 cycles: west_out[1] (tile (0, 1)) valid but not ready,
+    example ``no progress for 2000 cycles: west_out[1] (tile (0, 1)) held not ready,
     2 replies outstanding: READ of tile (3, 1) words [0, 16) (tag 5), ...``.
     """
 
@@ -541,9 +540,11 @@ class HostWatchdog(Watchdog):
         pending = list(self.host._pending.values())
         for port, sink in self.host.sinks.items():
             notes = []
+            waiting = [r for r in pending if r.reply_port == port]
             if sink.stalled:
                 notes.append("valid but not ready")
-            waiting = [r for r in pending if r.reply_port == port]
+            elif sink.held_back and waiting:
+                notes.append("held not ready")
             if waiting:
                 shown = ", ".join(r.describe() for r in waiting[:3])
                 more = ", ..." if len(waiting) > 3 else ""

@@ -18,9 +18,10 @@ Tiles are ``(x, y)`` pairs; x grows eastward, y southward
 import random
 from collections import deque
 
-from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.hdl import Elaboratable, Module, Mux, Signal
 from amaranth.lib import wiring
 
+from ..hdl.link import all_channels, transferred
 from ..hdl.router import Router
 from ..hdl.routing import Route
 from ..hdl.mesh import MESH_DIRECTIONS, OPPOSITE, direction_between, step
@@ -80,6 +81,8 @@ class RouterMesh(Elaboratable):
     ----------
     params : FabricParams
         The routers' parameters; ``params.rows`` and ``params.cols`` give the mesh size.
+    turn_rule : bool
+        Routers enforce the turn rule (``False`` only to show what the rule prevents).
 
     Attributes
     ----------
@@ -88,7 +91,7 @@ class RouterMesh(Elaboratable):
     routers : dict of (x, y) to Router
     ramp_in_valid, ramp_out_ready, ramp_in_payload : Signal
         One field per tile, in ``tiles`` order: the RAMP input's ``valid`` and ``payload`` and
-        the RAMP output's ``ready``. (In the simulator every testbench write settles the whole
+        the RAMP output's ``ready`` (every channel at once). (In the simulator every testbench write settles the whole
         design; three wide writes a cycle instead of three per tile make the mesh several
         times faster.)
     activity : Signal
@@ -96,12 +99,16 @@ class RouterMesh(Elaboratable):
         some RAMP output delivered one.
     edge_offer : Signal
         Some edge output offered a wavelet: something was routed off the mesh.
+    ramp_in_taken, ramp_out_taken : Signal
+        One bit per tile: its RAMP input took a wavelet, its RAMP output delivered one.
     """
 
-    def __init__(self, params):
+    def __init__(self, params, *, turn_rule=True):
         self.params = params
         self.tiles = [(x, y) for y in range(params.rows) for x in range(params.cols)]
-        self.routers = {tile: Router(params) for tile in self.tiles}
+        self.routers = {tile: Router(params, turn_rule=turn_rule) for tile in self.tiles}
+        self.ramp_in_taken = Signal(len(self.tiles))
+        self.ramp_out_taken = Signal(len(self.tiles))
         self.activity = Signal()
         self.edge_offer = Signal()
         # One bit per tile (in `tiles` order), so a testbench sets all ramps in one write.
@@ -125,19 +132,21 @@ class RouterMesh(Elaboratable):
                 router.inp[Direction.RAMP].valid.eq(self.ramp_in_valid[k]),
                 router.inp[Direction.RAMP].payload.eq(
                     self.ramp_in_payload.word_select(k, self.wavelet_width)),
-                router.out[Direction.RAMP].ready.eq(self.ramp_out_ready[k]),
+                router.out[Direction.RAMP].ready.eq(
+                    Mux(self.ramp_out_ready[k], all_channels(self.params), 0)),
+                self.ramp_in_taken[k].eq(transferred(self.params, router.inp[Direction.RAMP])),
+                self.ramp_out_taken[k].eq(transferred(self.params, router.out[Direction.RAMP])),
             ]
             for d in Direction:
-                moves.append(router.inp[d].valid & router.inp[d].ready)
-            ramp_out = router.out[Direction.RAMP]
-            moves.append(ramp_out.valid & ramp_out.ready)
+                moves.append(transferred(self.params, router.inp[d]))
+            moves.append(self.ramp_out_taken[k])
             for d in MESH_DIRECTIONS:
                 other = step(tile, d)
                 if self.on_mesh(other):
                     wiring.connect(m, router.out[d], self.routers[other].inp[OPPOSITE[d]])
                 else:
                     # An edge output is a sink that never stalls; an edge input stays idle.
-                    m.d.comb += router.out[d].ready.eq(1)
+                    m.d.comb += router.out[d].ready.eq(all_channels(self.params))
                     offers.append(router.out[d].valid)
         m.d.comb += [
             self.activity.eq(_any(moves)),
@@ -247,13 +256,9 @@ class MeshBench:
             If an edge output ever offers a wavelet.
         """
         tiles = self.mesh.tiles
-        ramps_in = [self.mesh.routers[t].inp[Direction.RAMP] for t in tiles]
         ramps_out = [self.mesh.routers[t].out[Direction.RAMP] for t in tiles]
-        sampled = []
-        for link in ramps_in:
-            sampled += [link.valid, link.ready]
-        for link in ramps_out:
-            sampled += [link.valid, link.ready, link.payload.as_value()]
+        sampled = [self.mesh.ramp_in_taken, self.mesh.ramp_out_taken]
+        sampled += [link.payload.as_value() for link in ramps_out]
         sampled += [self.mesh.activity, self.mesh.edge_offer]
         offered = self._offered
         width = self.mesh.wavelet_width
@@ -282,15 +287,14 @@ class MeshBench:
             ctx.set(self.mesh.ramp_out_ready, ramp_out_ready)
             _, _, *values = await ctx.tick().sample(*sampled)
             self.cycle += 1
-            n = len(tiles)
+            taken_in, taken_out, *payloads = values[:-2]
             for k, tile in enumerate(tiles):
-                if values[2 * k] and values[2 * k + 1]:
+                if taken_in >> k & 1:
                     self.to_send[tile].popleft()
                     offered[k] = None
                     self._ramp_in_valid &= ~(1 << k)
-                valid, ready, payload = values[2 * n + 3 * k: 2 * n + 3 * k + 3]
-                if valid and ready:
-                    self.received[tile].append(self.codec.unpack(payload))
+                if taken_out >> k & 1:
+                    self.received[tile].append(self.codec.unpack(payloads[k]))
             activity, edge_offer = values[-2:]
             assert not edge_offer, f"a wavelet was routed off the mesh in cycle {self.cycle}"
             idle = 0 if activity else idle + 1

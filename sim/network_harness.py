@@ -43,6 +43,7 @@ from amaranth.lib import enum, fifo, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..hdl.link import all_channels, transferred
 from ..hdl.router import Router
 from ..hdl.mesh import MESH_DIRECTIONS, OPPOSITE, step
 from ..hdl.wavelet import Direction
@@ -244,7 +245,7 @@ class NetworkHarness(wiring.Component):
                 if other is not None:
                     wiring.connect(m, router.out[d], other.inp[OPPOSITE[d]])
                 else:
-                    m.d.comb += router.out[d].ready.eq(1)
+                    m.d.comb += router.out[d].ready.eq(all_channels(p))
 
         busy = []
         for k, (x, y) in enumerate(self.nodes):
@@ -284,7 +285,7 @@ class NetworkHarness(wiring.Component):
                 ramp_in.payload.last.eq(last),
                 ramp_in.payload.data.eq(Mux(head, Cat(dest_x, dest_y, stamp), stamp)),
             ]
-            sent = ramp_in.valid & ramp_in.ready
+            sent = transferred(p, ramp_in)
             with m.If(sent):
                 with m.If(last):
                     m.d.sync += [beat.eq(0), pick.eq(_xorshift32(pick))]
@@ -295,7 +296,7 @@ class NetworkHarness(wiring.Component):
 
             # -- sink ---------------------------------------------------------------------
             ramp_out = router.out[Direction.RAMP]
-            m.d.comb += ramp_out.ready.eq(1)
+            m.d.comb += ramp_out.ready.eq(all_channels(p))
             got = ramp_out.valid
             data = ramp_out.payload.data
             in_packet = Signal(name=f"in_packet_{x}_{y}")
@@ -343,8 +344,7 @@ class NetworkHarness(wiring.Component):
         starts = Signal(range(n + 1))
         ends = Signal(range(n + 1))
         m.d.comb += [
-            starts.eq(sum(routers[t].inp[Direction.RAMP].valid
-                          & routers[t].inp[Direction.RAMP].ready
+            starts.eq(sum(transferred(p, routers[t].inp[Direction.RAMP])
                           & routers[t].inp[Direction.RAMP].payload.last for t in self.nodes)),
             ends.eq(sum(routers[t].out[Direction.RAMP].valid
                         & routers[t].out[Direction.RAMP].payload.last for t in self.nodes)),

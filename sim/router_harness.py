@@ -27,6 +27,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..hdl.link import all_channels, transferred
 from ..hdl.router import Router
 from ..hdl.wavelet import NUM_PORTS, Direction, route_write_layout, wavelet_layout
 
@@ -168,7 +169,7 @@ class RouterHarness(wiring.Component):
                 link.payload.data.eq(Cat(Mux(template.addressed, body, noise),
                                          Const(int(d), TAG_BITS))),
             ]
-            accept = link.valid & link.ready
+            accept = transferred(p, link)
             with m.If(accept):
                 m.d.sync += [state.eq(_xorshift32(state)), sent.eq(1)]
             with m.If(self.clear):
@@ -182,9 +183,10 @@ class RouterHarness(wiring.Component):
         leaving = []
         for o in Direction:
             link = router.out[o]
-            transfer = link.valid & link.ready
+            transfer = transferred(p, link)
             leaving.append((transfer, link.payload.data[p.data_width - TAG_BITS:]))
-            m.d.comb += link.ready.eq(self.sink_ready[o])
+            # A sink takes every channel or none.
+            m.d.comb += link.ready.eq(Mux(self.sink_ready[o], all_channels(p), 0))
             with m.If(self.clear):
                 m.d.sync += [self.transfers[o].eq(0), self.seen_leave[o].eq(0)]
             with m.Elif(transfer):

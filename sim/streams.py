@@ -8,7 +8,9 @@ router, a tile or a whole fabric. Wavelets are packed and unpacked by
 Timing convention (checked on Verilator by the router testbench's latency test): after
 ``await RisingEdge(clk)`` a read returns the value the design sampled at that edge, and a write
 takes effect for the next edge. A transfer happens at an edge where ``valid`` and ``ready`` were
-both high; components stamp it with that edge's cycle number (:meth:`ClockDomain.cycle`).
+both high; components stamp it with that edge's cycle number (:meth:`ClockDomain.cycle`). On a
+link (``ready`` has a bit per channel, ``tessera.hdl.link``) the bit that counts is the one of the
+wavelet's channel.
 
 Traffic is tagged so the scoreboard can name and order it: every wavelet's ``data`` carries its
 source id and a sequence number (:class:`TagCodec`); the head of an addressed packet carries
@@ -124,6 +126,8 @@ class ClockDomain:
 class StreamPort:
     """The ``valid``, ``ready`` and ``payload`` handles of one stream, found by name prefix.
 
+    A link's ``ready`` has a bit per channel (:attr:`channels` > 1); a plain stream's has one.
+
     Parameters
     ----------
     dut : handle
@@ -141,6 +145,12 @@ class StreamPort:
         except AttributeError as e:
             raise AttributeError(f"stream prefix {prefix!r} must name valid/ready/payload "
                                  f"signals of {dut._name}: {e}") from None
+        self.channels = len(self.ready)
+        self.all_ready = (1 << self.channels) - 1
+
+    def takes(self, ready, codec, wavelet):
+        """Whether a ``ready`` value takes ``wavelet``: its channel's bit on a link."""
+        return bool(ready >> codec.channel(wavelet) & 1) if self.channels > 1 else bool(ready)
 
 
 # -- Driver and monitor --------------------------------------------------------------------------
@@ -250,7 +260,7 @@ class WaveletSource:
                 port.valid.value = 1
                 offering = True
             await edge
-            while not port.ready.value:
+            while not port.takes(int(port.ready.value), self.codec, self.queue[0]):
                 self.stalled = True
                 await edge
             self.stalled = False
@@ -267,7 +277,8 @@ class WaveletSink:
     """Takes wavelets from a valid/ready stream, records them, optionally with backpressure.
 
     Also checks the link rule on the sender: a wavelet offered and not taken must be offered
-    again, unchanged, in the next cycle.
+    again, unchanged, in the next cycle; on a link whose sender is a router (``strict``), a
+    wavelet may only be offered on a channel that is ready.
 
     Parameters
     ----------
@@ -277,7 +288,13 @@ class WaveletSink:
     codec : WaveletCodec
     clock : ClockDomain
     backpressure : iterator of bool, optional
-        Drawn every cycle; ``True`` holds ``ready`` low that cycle. Default: always ready.
+        Drawn every cycle (on a link with ``per_channel``, once per channel); ``True`` holds
+        ``ready`` low that cycle (the channel's bit). Default: always ready.
+    per_channel : bool
+        Stall each channel of a link independently. Default ``False``: all together.
+    strict : bool
+        The sender only offers wavelets whose channel is ready (a router's output does); an
+        offer on a channel that is not ready is a :class:`ProtocolError`. Default ``False``.
     callback : callable, optional
         Called with each received :class:`Wavelet` (for example a scoreboard's ``receive``).
     key : hashable, optional
@@ -297,11 +314,16 @@ class WaveletSink:
         Every wavelet taken, with the cycle it was taken in.
     stalled : bool
         ``valid`` was high and ``ready`` low at the last edge.
+    held_back : bool
+        Some channel was not ready at the last edge (a router sender then offers nothing on
+        it, so this, not ``stalled``, shows a blocked output).
     """
 
     def __init__(self, dut, prefix, codec, clock, *, backpressure=None, callback=None,
-                 key=None, name=None, sleep_when_idle=False):
+                 key=None, name=None, sleep_when_idle=False, per_channel=False, strict=False):
         self.port = StreamPort(dut, prefix)
+        self.per_channel = per_channel
+        self.strict = strict
         self.codec = codec
         self.clock = clock
         self.backpressure = never() if backpressure is None else backpressure
@@ -310,6 +332,7 @@ class WaveletSink:
         self.name = name or prefix
         self.received = []
         self.stalled = False
+        self.held_back = False
         self.sleep_when_idle = sleep_when_idle
         self._task = cocotb.start_soon(self._monitor())
 
@@ -326,18 +349,27 @@ class WaveletSink:
         ready = None
         offered = None  # a wavelet offered and not taken at the last edge
         while True:
-            want = not next(self.backpressure)
+            if self.per_channel:
+                want = sum(1 << c for c in range(port.channels) if not next(self.backpressure))
+            else:
+                want = 0 if next(self.backpressure) else port.all_ready
             if want != ready:
-                port.ready.value = int(want)
+                port.ready.value = want
                 ready = want
             await edge
+            self.held_back = ready != port.all_ready
             if port.valid.value:
                 word = port.payload.value.to_unsigned()
                 if offered is not None and word != offered:
                     raise ProtocolError(
                         f"{self.name}: payload changed from {self.codec.unpack(offered)} to "
                         f"{self.codec.unpack(word)} before it was taken")
-                if ready:
+                taken = port.takes(ready, self.codec, self.codec.unpack(word))
+                if self.strict and not taken:
+                    raise ProtocolError(
+                        f"{self.name}: {self.codec.unpack(word)} offered on channel "
+                        f"{self.codec.channel(self.codec.unpack(word))}, which is not ready")
+                if taken:
                     offered = None
                     self.stalled = False
                     wavelet = self.codec.unpack(word)
@@ -417,14 +449,14 @@ class TagCodec:
         """The next colored wavelet of ``source``."""
         return Wavelet(data=self.data(source, self._seq(source)), color=color, ctrl=ctrl)
 
-    def packet(self, source, x, y, length, *, color=0):
+    def packet(self, source, x, y, length, *, color=0, reply=False):
         """The next addressed packet of ``source`` to tile ``(x, y)``: a head, then ``length``
-        tagged wavelets."""
+        tagged wavelets; a request, or with ``reply`` a reply."""
         self._check_source(source)
         head_seq = self._seq(source) % (1 << self.head_seq_bits)
         info = int(source) << self.head_seq_bits | head_seq
         body = [self.data(source, self._seq(source)) for _ in range(length)]
-        return self.codec.packet(x, y, body, info=info, color=color)
+        return self.codec.packet(x, y, body, info=info, color=color, reply=reply)
 
 
 class ScoreboardError(AssertionError):
@@ -436,10 +468,12 @@ class Scoreboard:
 
     Each wavelet is expected at a destination with :meth:`expect` (a multicast is expected at
     each of its destinations) and checked off by :meth:`receive`. Order is checked per
-    (source, destination, order class): a colored wavelet's class is its color, every addressed
-    wavelet's class is ``"addressed"``. Arrivals also obey the packet rule: once a packet's head
-    reaches a destination, that destination receives only that packet's wavelets until its
-    ``last``. :meth:`check_drained` ends a test: nothing expected may remain.
+    (source, destination, order class): a colored wavelet's class is its color, an addressed
+    wavelet's is its channel, ``"request"`` or ``"reply"`` (the two travel in separate channels
+    and may overtake each other). Arrivals also obey the packet rule: once a packet's head
+    reaches a destination, that destination receives no other packet of its channel until its
+    ``last`` (colored wavelets and the other channel's packets may come in between).
+    :meth:`check_drained` ends a test: nothing expected may remain.
 
     Parameters
     ----------
@@ -462,7 +496,9 @@ class Scoreboard:
 
     @staticmethod
     def order_class(wavelet):
-        return "addressed" if wavelet.addressed else wavelet.color
+        if wavelet.addressed:
+            return "reply" if wavelet.ctrl else "request"
+        return wavelet.color
 
     def expect(self, source, dest, wavelet):
         """Expect ``wavelet`` from ``source`` to arrive at ``dest`` (after the earlier ones)."""
@@ -472,18 +508,19 @@ class Scoreboard:
 
     def receive(self, dest, wavelet):
         """Check off ``wavelet`` arriving at ``dest``; raise :class:`ScoreboardError` if wrong."""
-        open_source = self._open_packet.get(dest)
+        kind = self.order_class(wavelet)
+        open_source = self._open_packet.get((dest, kind)) if wavelet.addressed else None
         is_head = wavelet.addressed and open_source is None
         source_id = (self.tag.header_source(wavelet.data) if is_head
                      else self.tag.source(wavelet.data))
         source = self._source_keys.get(source_id, source_id)
         where = f"at {label(dest)}"
-        if open_source is not None and (not wavelet.addressed or source != open_source):
+        if open_source is not None and source != open_source:
             raise ScoreboardError(
                 f"interleaved {where}: {wavelet} (from {label(source)}) arrived inside the "
-                f"packet from {label(open_source)}")
+                f"{kind} packet from {label(open_source)}")
         if wavelet.addressed:
-            self._open_packet[dest] = None if wavelet.last else source
+            self._open_packet[(dest, kind)] = None if wavelet.last else source
         queue = self._expected.get((source_id, dest), {}).get(self.order_class(wavelet))
         if not queue:
             raise ScoreboardError(f"extra {where}: {wavelet} from {label(source)} was not "
@@ -513,8 +550,8 @@ class Scoreboard:
                    f"(next {q[0]})"
                    for (s, d), queues in self._expected.items()
                    for c, q in queues.items() if q]
-        open_packets = [f"{label(d)} (from {label(s)})"
-                        for d, s in self._open_packet.items() if s is not None]
+        open_packets = [f"{label(d)} (a {kind} from {label(s)})"
+                        for (d, kind), s in self._open_packet.items() if s is not None]
         if missing or open_packets:
             raise ScoreboardError(
                 "not drained: lost " + ("; ".join(missing) or "nothing")
@@ -578,6 +615,8 @@ class Watchdog:
                     notes.append(f"has {n} wavelets outstanding")
             if sink.stalled:
                 notes.append("valid but not ready")
+            elif sink.held_back and notes:
+                notes.append("held not ready")
             if notes:
                 parts.append(f"{sink.name} {', '.join(notes)}")
         parts += self.source_notes()

@@ -6,6 +6,7 @@ and the hardware cannot disagree about a format.
 
 from dataclasses import dataclass
 
+from ..hdl.link import num_channels, wavelet_channel
 from ..hdl.routing import Route
 from ..hdl.wavelet import header_layout, route_write_layout, wavelet_layout
 
@@ -75,11 +76,21 @@ class WaveletCodec:
             fields[name] = ((fields[name] + half) % (2 * half)) - half
         return fields
 
-    def packet(self, x, y, payload=(), *, info=0, color=0):
-        """An addressed packet to tile ``(x, y)``: a head wavelet, then one per payload word."""
+    def packet(self, x, y, payload=(), *, info=0, color=0, reply=False):
+        """An addressed packet to tile ``(x, y)``: a head wavelet, then one per payload word; a
+        request, or with ``reply`` a reply (``ctrl`` set: the reply channel)."""
         words = [self.header_data(x, y, info), *payload]
-        return [Wavelet(data=d, color=color, addressed=True, last=(k == len(words) - 1))
+        return [Wavelet(data=d, color=color, ctrl=reply, addressed=True,
+                        last=(k == len(words) - 1))
                 for k, d in enumerate(words)]
+
+    def channel(self, w):
+        """The channel a wavelet travels in (:mod:`tessera.hdl.link`)."""
+        return wavelet_channel(self.params, addressed=w.addressed, ctrl=w.ctrl, color=w.color)
+
+    @property
+    def channels(self):
+        return num_channels(self.params)
 
     def route_write_word(self, color, route):
         """The ``config`` payload that sets ``color``'s route-table entry to ``route``."""

@@ -16,6 +16,7 @@ import re
 import pytest
 from amaranth.sim import Simulator
 
+from tessera.hdl.link import wavelet_channel
 from tessera.hdl.params import resolve_params
 from tessera.hdl.mesh import direction_between
 from tessera.hdl.routing import Route, RouteError
@@ -79,24 +80,21 @@ class Scoreboard:
         for dest in self.mesh.tiles:
             stream = received[dest]
             got_colored, got_packets = {}, {}
-            k = 0
-            while k < len(stream):
-                w = stream[k]
+            open_packets = {}       # per addressed channel (the ctrl bit): its packet so far
+            for w in stream:
                 if not w.addressed:
                     got_colored.setdefault((dest, w.data >> 24, w.color), []).append(w)
-                    k += 1
                     continue
-                # A packet arrives whole: its output is held until `last`.
-                packet = [w]
-                while not packet[-1].last:
-                    k += 1
-                    assert k < len(stream), f"packet cut short at {dest}: {packet}"
-                    assert stream[k].addressed, f"packet interleaved at {dest}: {stream[k]}"
-                    packet.append(stream[k])
-                k += 1
-                header = self.codec.header_fields(packet[0].data)
-                assert (header["x"], header["y"]) == dest, f"packet for {header} at {dest}"
-                got_packets.setdefault((dest, header["info"]), []).append(packet)
+                # Colored wavelets and the other channel's packets may come between a packet's
+                # wavelets; a packet of its own channel may not (it would mix their words).
+                packet = open_packets.setdefault(w.ctrl, [])
+                packet.append(w)
+                if w.last:
+                    del open_packets[w.ctrl]
+                    header = self.codec.header_fields(packet[0].data)
+                    assert (header["x"], header["y"]) == dest, f"packet for {header} at {dest}"
+                    got_packets.setdefault((dest, header["info"]), []).append(packet)
+            assert not open_packets, f"packet cut short at {dest}: {open_packets}"
             want_colored = {key: v for key, v in self.colored.items() if key[0] == dest}
             want_packets = {key: v for key, v in self.packets.items() if key[0] == dest}
             assert got_colored == want_colored, f"colored traffic at {dest}"
@@ -244,11 +242,11 @@ def _ring_links(mesh):
             for j in range(4)]
 
 
-def _ring_run(tables_for):
+def _ring_run(tables_for, *, params=MESH_2X2, turn_rule=True, until=None):
     """Each corner sends 30 wavelets of its color on the routes ``tables_for(k)``; sinks never
-    stall (Rules 2 and 3 hold). Returns the bench, how the run ended and the ring links' state
-    at the end."""
-    mesh = RouterMesh(MESH_2X2)
+    stall (Rules 2 and 3 hold). Returns the bench, how the run ended and the ring links' ready
+    bit of the colors' shared channel at the end."""
+    mesh = RouterMesh(params, turn_rule=turn_rule)
     bench = MeshBench(mesh, random.Random(3), send_prob=1.0, take_prob=1.0)
     tables = {}
     for k, src in enumerate(RING):
@@ -258,30 +256,52 @@ def _ring_run(tables_for):
 
     async def testbench(ctx):
         await bench.configure(ctx, tables)
-        result["end"] = await bench.run(ctx, max_cycles=2000, idle_limit=300,
-                                        until=lambda: bench.delivered >= 4 * 30)
+        result["end"] = await bench.run(
+            ctx, max_cycles=2000, idle_limit=300,
+            until=(lambda: until(bench)) if until else (lambda: bench.delivered >= 4 * 30))
         await linger(ctx, bench)
-        result["ring"] = [(ctx.get(link.valid), ctx.get(link.ready))
-                          for link in _ring_links(mesh)]
+        channel = wavelet_channel(params, addressed=False, color=1)
+        result["ring"] = [ctx.get(link.ready) >> channel & 1 for link in _ring_links(mesh)]
+        result["refused"] = [ctx.get(mesh.routers[t].route_refused) for t in RING]
+        result["misroutes"] = sum(ctx.get(r.misroutes) for r in mesh.routers.values())
 
     simulate(mesh, testbench)
-    return bench, result["end"], result["ring"]
+    return bench, result
 
 
-def test_ring_of_turn_breaking_routes_deadlocks():
-    bench, end, ring = _ring_run(lambda k: routes_for_paths([_ring_path(k)], check=False))
+# The ring's colors in one channel: with a channel per color the ring's waits never close (each
+# color's chain of channels ends at its RAMP), so the rule matters where colors share channels.
+SHARED = MESH_2X2.replace(color_channels=1)
+
+
+def test_ring_of_turn_breaking_routes_deadlocks_a_router_without_the_rule():
+    bench, result = _ring_run(lambda k: routes_for_paths([_ring_path(k)], check=False),
+                              params=SHARED, turn_rule=False)
     # Nothing moved on any link or ramp for 300 cycles while every sink was ready...
-    assert end == "stuck", "the turn-breaking ring kept moving"
+    assert result["end"] == "stuck", "the turn-breaking ring kept moving"
     assert sum(len(v) for v in bench.received.values()) < 4 * 30
-    # ...because every ring link offers a wavelet to a full queue (ready is "not full"): each
-    # corner waits for the next, round the ring.
-    assert ring == [(1, 0)] * 4
+    # ...because every ring link's channel is full (ready is "not full"): each corner waits
+    # for the next, round the ring.
+    assert result["ring"] == [0] * 4
+
+
+def test_the_router_refuses_the_ring_routes_so_the_ring_cannot_deadlock():
+    # The same raw route writes on the real router: its table refuses the y -> x turns, those
+    # colors' wavelets are misrouted (dropped and counted) at the refusing corners, and the
+    # mesh never stops.
+    bench, result = _ring_run(lambda k: routes_for_paths([_ring_path(k)], check=False),
+                              params=SHARED, until=lambda bench: bench.pending == 0)
+    assert result["end"] == "done", "the mesh stopped"
+    assert result["refused"] == [1, 0, 1, 0], "refused at (0, 0) and (1, 1), the y -> x turns"
+    delivered = sum(len(v) for v in bench.received.values())
+    assert delivered == 0 and result["misroutes"] == 4 * 30
 
 
 def test_same_ring_demand_on_turn_rule_routes_completes():
     # The same sources and destinations, routed X then Y: no wait can close a cycle.
-    bench, end, _ = _ring_run(lambda k: multicast_routes(RING[k], [_ring_path(k)[-1]]))
-    assert end == "done"
+    bench, result = _ring_run(lambda k: multicast_routes(RING[k], [_ring_path(k)[-1]]),
+                              params=SHARED)
+    assert result["end"] == "done"
     for k, src in enumerate(RING):
         dest = _ring_path(k)[-1]
         assert bench.received[dest] == colored_stream(bench.mesh.tiles.index(src), k + 1, 30)

@@ -22,8 +22,13 @@ def module_names(text):
     return re.findall(r"^module\s+\\?([\w.$]+)", text, flags=re.M)
 
 
+# The other presets at their own shape, but wse at 2 x 2: its tile is the point (24 colors in
+# channels of their own; linting all 64 instances of it takes Verilator four minutes), and the
+# structure of larger shapes is covered by the default preset's.
 @pytest.mark.parametrize("preset, rows, cols", [("default", r, c) for r, c in SHAPES]
-                         + [(name, None, None) for name in PRESETS if name != "default"])
+                         + [("wse", 2, 2)]
+                         + [(name, None, None) for name in PRESETS
+                            if name not in ("default", "wse")])
 def test_every_shape_lints_and_defines_the_tile_once(preset, rows, cols, tmp_path):
     params = resolve_params(preset, overrides={"rows": rows, "cols": cols})
     rows, cols = params.rows, params.cols

@@ -24,8 +24,9 @@ PARAM_SETS = {
     "tiny": resolve_params("tiny"),
     # 24 colors: a route table that is not a power of two, colors beyond it in the field.
     "wse": resolve_params("wse"),
-    # The widest wavelet and deep queues.
-    "wide": resolve_params("default", overrides={"data_width": 64, "queue_depth": 8}),
+    # The widest wavelet and deep queues; every color in one shared channel.
+    "wide": resolve_params("default", overrides={"data_width": 64, "queue_depth": 8,
+                                                 "color_channels": 1}),
 }
 
 

@@ -88,9 +88,29 @@ def test_interleaved_packets_are_refused(tags):
     for w in second:
         sb.expect(W, Direction.RAMP, w)
     sb.receive(Direction.RAMP, first[0])
-    with pytest.raises(ScoreboardError, match=r"^interleaved at RAMP: .* inside the packet from "
-                                              r"NORTH"):
+    with pytest.raises(ScoreboardError, match=r"^interleaved at RAMP: .* inside the request "
+                                              r"packet from NORTH"):
         sb.receive(Direction.RAMP, second[0])
+
+
+def test_a_reply_and_a_colored_wavelet_may_come_inside_a_request_packet(tags):
+    # Separate channels: only a packet of the same channel may not interleave.
+    sb = board(tags)
+    request = tags.packet(N, 1, 1, 2)
+    reply = tags.packet(W, 1, 1, 1, reply=True)
+    colored = tags.colored(E, 3)
+    for w in request:
+        sb.expect(N, Direction.RAMP, w)
+    for w in reply:
+        sb.expect(W, Direction.RAMP, w)
+    sb.expect(E, Direction.RAMP, colored)
+    sb.receive(Direction.RAMP, request[0])
+    sb.receive(Direction.RAMP, reply[0])
+    sb.receive(Direction.RAMP, colored)
+    sb.receive(Direction.RAMP, request[1])
+    sb.receive(Direction.RAMP, reply[1])
+    sb.receive(Direction.RAMP, request[2])
+    sb.check_drained()
 
 
 def test_a_packet_left_open_is_named_when_draining(tags):
@@ -98,5 +118,6 @@ def test_a_packet_left_open_is_named_when_draining(tags):
     packet = tags.packet(N, 1, 1, 2)
     sb.expect(N, Direction.RAMP, packet[0])
     sb.receive(Direction.RAMP, packet[0])
-    with pytest.raises(ScoreboardError, match=r"packets left open at RAMP \(from NORTH\)"):
+    with pytest.raises(ScoreboardError, match=r"packets left open at RAMP \(a request from "
+                                              r"NORTH\)"):
         sb.check_drained()

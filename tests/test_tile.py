@@ -7,6 +7,7 @@ the router's table and that colored wavelets reach the color sink. Requests foll
 :class:`tessera.sim.wavelets.WaveletCodec`.
 """
 
+import dataclasses
 import random
 from collections import deque
 
@@ -17,7 +18,9 @@ from amaranth.lib import wiring
 from tessera.hdl.params import resolve_params
 from tessera.hdl.routing import Route
 from tessera.hdl.sram import TileMemory
-from tessera.hdl.tile import AgentOp, AgentStatus, ColorSink, MemoryAgent, RampSplit, Tile
+from tessera.hdl.link import Channel, num_channels, wavelet_channel
+from tessera.hdl.tile import (AgentOp, AgentStatus, MemoryAgent, PacketMerge, RampDemux, Tile,
+                              WaveletCounter)
 from tessera.hdl.wavelet import Direction
 from tessera.sim.amaranth_sim import simulate
 from tessera.sim.wavelets import Wavelet, WaveletCodec
@@ -55,8 +58,9 @@ def status_request(*, x=0, y=0, reply=REPLY_HEADER):
 
 
 def reply_packet(words, header=REPLY_HEADER):
-    """The wavelets of a reply: the reply header, then ``words``, ``last`` on the final one."""
-    return [Wavelet(data=d, addressed=True, last=(k == len(words)))
+    """The wavelets of a reply: the reply header, then ``words``, ``last`` on the final one; all
+    in the reply channel (``ctrl`` set)."""
+    return [Wavelet(data=d, ctrl=True, addressed=True, last=(k == len(words)))
             for k, d in enumerate([header, *words])]
 
 
@@ -93,7 +97,9 @@ class Ports:
     wavelets when ``send_prob < 1``); ``sinks``: ``{name: stream}`` taken with ``ready`` high
     with probability ``ready_prob[name]`` (default 1). Wavelet streams are packed and unpacked by
     the codec; ``raw`` names streams whose payload is kept as an integer. Every cycle of every
-    sink is logged as ``(valid, ready, payload)`` for timing checks.
+    sink is logged as ``(valid, ready, payload)`` for timing checks. A port whose ``ready`` has
+    a bit per channel (a link) moves a wavelet when its channel's bit is set; a sink link has
+    each channel ready independently.
     """
 
     def __init__(self, sources, sinks, *, rng=None, send_prob=1.0, ready_prob=None, raw=()):
@@ -102,6 +108,7 @@ class Ports:
         self.rng = rng or random.Random(0)
         self.send_prob = send_prob
         self.ready_prob = dict(ready_prob or {})
+        self.ready_mask = {}        # {sink name: channels that may be ready}, default all
         self.raw = set(raw)
         self.to_send = {name: deque() for name in sources}
         self.offered = {name: False for name in sources}
@@ -119,6 +126,7 @@ class Ports:
         return word if name in self.raw else CODEC.unpack(word)
 
     async def cycle(self, ctx):
+        self._ctx_ready = lambda port: ctx.get(port.ready)
         for name, port in self.sources.items():
             queue = self.to_send[name]
             # Pauses only between wavelets: once offered, a wavelet stays until taken.
@@ -128,19 +136,29 @@ class Ports:
             if queue:
                 ctx.set(port.payload.as_value(), self._pack(name, queue[0]))
         for name, port in self.sinks.items():
-            ctx.set(port.ready, self.rng.random() < self.ready_prob.get(name, 1.0))
+            prob = self.ready_prob.get(name, 1.0)
+            ctx.set(port.ready, sum(1 << c for c in range(len(port.ready))
+                                    if self.rng.random() < prob)
+                    & self.ready_mask.get(name, -1) & (2 ** len(port.ready) - 1))
         for name, port in self.sources.items():
-            if ctx.get(port.valid) and ctx.get(port.ready):
+            if ctx.get(port.valid) and self._moves(name, port, ctx.get(port.payload.as_value())):
                 self.to_send[name].popleft()
                 self.offered[name] = False
         for name, port in self.sinks.items():
-            valid, ready = ctx.get(port.valid), ctx.get(port.ready)
+            valid = ctx.get(port.valid)
             payload = ctx.get(port.payload.as_value())
+            ready = self._moves(name, port, payload)
             self.trace[name].append((valid, ready, payload))
             if valid and ready:
                 self.received[name].append(self._unpack(name, payload))
         self.cycles += 1
         await ctx.tick()
+
+    def _moves(self, name, port, payload):
+        """Whether ``port`` takes ``payload`` this cycle (as far as its ``ready`` says)."""
+        ready = self._ctx_ready
+        return ready(port) if len(port.ready) == 1 or name in self.raw else \
+            ready(port) >> _channel(CODEC.unpack(payload)) & 1
 
     async def run_until(self, ctx, done, *, limit=2000):
         """Run cycles until ``done()`` (checked between cycles); fail after ``limit``."""
@@ -165,6 +183,10 @@ class Ports:
                 current = []
         assert not (ended and current), f"a reply on {name} never ended: {current}"
         return packets
+
+
+def _channel(w):
+    return wavelet_channel(PARAMS, addressed=w.addressed, ctrl=w.ctrl, color=w.color)
 
 
 def agent_ports(bench, **kwargs):
@@ -432,44 +454,136 @@ def test_status_reply_fields():
     simulate(bench, testbench)
 
 
-# --- RampSplit and ColorSink -------------------------------------------------------------------
+# --- The RAMP side: RampDemux, PacketMerge, WaveletCounter ------------------------------------
 
-def test_ramp_split_sends_addressed_to_agent_and_colored_to_core():
-    dut = RampSplit(PARAMS)
-    rng = random.Random(3)
+def _mixed_traffic(rng, count, *, source=0):
+    """Requests, replies and colored wavelets in random order; every word is unique to
+    ``source`` (headers carry it in ``info``, other words in the bits above 16)."""
     wavelets = []
-    for k in range(60):
-        if rng.random() < 0.5:
-            wavelets += CODEC.packet(1, 1, [k, k + 1], info=k)
+    tag = (source + 1) << 16
+    for k in range(count):
+        kind = rng.random()
+        info = source * 4096 + k
+        if kind < 0.35:
+            wavelets += CODEC.packet(1, 1, [tag + 2 * k, tag + 2 * k + 1], info=info)
+        elif kind < 0.6:
+            wavelets += [dataclasses.replace(w, ctrl=True)
+                         for w in CODEC.packet(-1, 0, [tag + 2 * k], info=info)]
         else:
-            wavelets.append(Wavelet(data=k, color=k % 8, ctrl=bool(k % 3 == 0)))
+            wavelets.append(Wavelet(data=tag + 2 * k, color=k % 8, ctrl=bool(k % 3 == 0)))
+    return wavelets
+
+
+def test_ramp_demux_sends_requests_to_the_agent_and_the_rest_to_the_core_side():
+    dut = RampDemux(PARAMS)
+    rng = random.Random(3)
+    wavelets = _mixed_traffic(rng, 60)
 
     async def testbench(ctx):
         ports = Ports({"inp": dut.inp}, {"agent": dut.agent, "core": dut.core}, rng=rng,
                       send_prob=0.7, ready_prob={"agent": 0.5, "core": 0.5})
         ports.send("inp", wavelets)
         await ports.run_until(ctx, lambda: not ports.to_send["inp"])
-        assert ports.received["agent"] == [w for w in wavelets if w.addressed]
-        assert ports.received["core"] == [w for w in wavelets if not w.addressed]
+        request = lambda w: _channel(w) == Channel.REQUEST   # noqa: E731
+        assert ports.received["agent"] == [w for w in wavelets if request(w)]
+        assert ports.received["core"] == [w for w in wavelets if not request(w)]
         # Each side only ever offered what was its own.
         for name in ("agent", "core"):
             for valid, _, payload in ports.trace[name]:
-                assert not valid or CODEC.unpack(payload).addressed == (name == "agent")
+                assert not valid or request(CODEC.unpack(payload)) == (name == "agent")
     simulate(clocked(dut), testbench)
 
 
-def test_color_sink_counts_and_sums_mod_data_width():
-    dut = ColorSink(PARAMS)
+def test_ramp_demux_ready_is_per_channel():
+    # The agent not ready stops requests only; a color the core side refuses stops only it.
+    dut = RampDemux(PARAMS)
+
+    async def testbench(ctx):
+        ctx.set(dut.agent.ready, 0)
+        ctx.set(dut.core.ready, 0b0101)          # the reply channel and color channel 0
+        assert ctx.get(dut.inp.ready) == 0b0100
+        ctx.set(dut.agent.ready, 1)
+        assert ctx.get(dut.inp.ready) == 0b0101
+    simulate(clocked(dut), testbench)
+
+
+def _assert_packets_whole(out, source_of):
+    """Fail if an addressed packet on the link is interleaved with another of its channel."""
+    open_packet = {}
+    for w in out:
+        if not w.addressed:
+            continue
+        kind = Channel(int(w.ctrl))
+        owner = open_packet.get(kind)
+        assert owner in (None, source_of[w]), \
+            f"a {kind.name} packet of source {owner} is interleaved with source {source_of[w]}"
+        open_packet[kind] = None if w.last else source_of[w]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_packet_merge_keeps_every_packet_whole_and_each_source_in_order(seed):
+    dut = PacketMerge(PARAMS, 2)
+    rng = random.Random(seed)
+    streams = [_mixed_traffic(rng, 60, source=s) for s in range(2)]
+    source_of = {w: s for s in range(2) for w in streams[s]}
+    assert len(source_of) == sum(map(len, streams)), "every wavelet unique"
+
+    async def testbench(ctx):
+        ports = Ports({"a": dut.sources[0], "b": dut.sources[1]}, {"out": dut.out}, rng=rng,
+                      send_prob=0.6, ready_prob={"out": 0.5})
+        ports.send("a", streams[0])
+        ports.send("b", streams[1])
+        await ports.run_until(ctx, lambda: not ports.to_send["a"] and not ports.to_send["b"])
+        out = ports.received["out"]
+        for s in range(2):
+            assert [w for w in out if source_of[w] == s] == streams[s], f"source {s}"
+        assert len(out) == sum(map(len, streams)), "nothing extra"
+        _assert_packets_whole(out, source_of)
+        for valid, ready, _ in ports.trace["out"]:
+            assert not valid or ready, "every valid is a transfer"
+    simulate(clocked(dut), testbench)
+
+
+def test_packet_merge_a_stalled_packet_stops_only_its_channel():
+    # Source a is inside a reply when the reply channel stops: source b's colored wavelets and
+    # its request packet pass meanwhile; then the reply finishes, whole.
+    dut = PacketMerge(PARAMS, 2)
+    reply = [dataclasses.replace(w, ctrl=True) for w in CODEC.packet(-1, 0, [1, 2, 3])]
+    other = [Wavelet(data=k, color=2) for k in range(3)] + CODEC.packet(1, 1, [7])
+
+    async def testbench(ctx):
+        ports = Ports({"a": dut.sources[0], "b": dut.sources[1]}, {"out": dut.out})
+        ports.send("a", reply)
+        await ports.cycle(ctx)                    # the reply's head goes
+        ports.send("b", other)
+        ports.ready_mask["out"] = ~(1 << Channel.REPLY)
+        await ports.run_until(ctx, lambda: not ports.to_send["b"])
+        assert ports.received["out"] == reply[:1] + other
+        del ports.ready_mask["out"]
+        await ports.run_until(ctx, lambda: not ports.to_send["a"])
+        assert ports.received["out"] == reply[:1] + other + reply[1:]
+    simulate(clocked(dut), testbench)
+
+
+def test_wavelet_counter_counts_only_transfers_and_sums_mod_data_width():
+    dut = WaveletCounter(PARAMS)
     data = [MASK, MASK, 5, 0, 123456]
 
     async def testbench(ctx):
-        ports = Ports({"inp": dut.inp}, {}, send_prob=0.5, rng=random.Random(4))
-        ports.send("inp", [Wavelet(data=d, color=1) for d in data])
-        await ports.run_until(ctx, lambda: not ports.to_send["inp"])
-        await ports.settle(ctx, 2)
+        link = dut.link
+        for k, d in enumerate(data):
+            put = Wavelet(data=d, color=1)
+            ctx.set(link.valid, 1)
+            ctx.set(link.payload.as_value(), CODEC.pack(put))
+            ctx.set(link.ready, 0)                # offered, not taken: not counted
+            await ctx.tick()
+            ctx.set(link.ready, 1 << _channel(put))
+            await ctx.tick()
+        ctx.set(link.valid, 0)
+        await ctx.tick()
         assert ctx.get(dut.count) == len(data)
         assert ctx.get(dut.checksum) == sum(data) & MASK
-    simulate(dut, testbench)
+    simulate(clocked(dut), testbench)
 
 
 # --- A whole tile --------------------------------------------------------------------------------
@@ -494,15 +608,35 @@ def test_tile_route_request_reaches_the_router_table():
         ports = tile_ports(tile, rng=random.Random(6), ready_prob={"west": 0.7})
         ports.send("west", route_request({3: Route(Direction.WEST, {Direction.EAST,
                                                                     Direction.RAMP})}))
+        # Routes are fixed as wavelets arrive: the status reply says the route is in place.
+        ports.send("west", status_request())
+        await ports.run_until(ctx, lambda: len(ports.received["west"]) == 5)
         ports.send("west", colored)
         ports.send("west", [Wavelet(data=1, color=4)])       # unrouted: a misroute
         ports.send("west", status_request())
-        await ports.run_until(ctx, lambda: len(ports.received["west"]) == 5)
+        await ports.run_until(ctx, lambda: len(ports.received["west"]) == 10)
         await ports.settle(ctx)
         assert ports.received["east"] == colored
-        assert ports.received["west"] == reply_packet(
+        assert ports.received["west"][5:] == reply_packet(
             [0, len(colored), sum(w.data for w in colored), 1])
         assert ports.received["south"] == ports.received["north"] == []
+    simulate(tile, testbench)
+
+
+def test_tile_reports_a_refused_route_in_its_status():
+    tile = Tile(PARAMS)
+    forbidden = Route(Direction.SOUTH, {Direction.WEST}, check=False)   # a y -> x turn
+
+    async def testbench(ctx):
+        ports = tile_ports(tile)
+        ports.send("west", route_request({2: forbidden}))
+        ports.send("west", [Wavelet(data=5, color=2)])
+        ports.send("west", status_request())
+        await ports.run_until(ctx, lambda: len(ports.received["west"]) == 5)
+        assert AgentStatus(ctx.get(tile.status)) == AgentStatus.ROUTE_REFUSED
+        # The wavelet came from WEST, not SOUTH: a misroute either way; nothing reached SOUTH.
+        assert ports.received["west"] == reply_packet([AgentStatus.ROUTE_REFUSED, 0, 0, 1])
+        assert ports.received["south"] == []
     simulate(tile, testbench)
 
 

@@ -276,6 +276,30 @@ async def out_of_range_refused(dut):
     assert host.fabric_status() == 0
 
 
+# -- Reset ---------------------------------------------------------------------------------------
+
+@cocotb.test(**TIMEOUT)
+async def no_input_is_ready_during_reset(dut):
+    """While rst is high, no edge input is ready on any channel: a write offered then is not
+    taken (so not lost either). Released, the fabric takes it and the word reads back."""
+    host, _ = await start(dut, "reset", edges=list(SIDES))
+    pe = (host.params.cols - 1, host.params.rows - 1)
+    port = host.entry_port(pe)
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 2)
+    write = cocotb.start_soon(host.write(pe, 5, [0x1234]))
+    for _ in range(20):
+        await host.clock.edge
+        for edge in host.all_ports():
+            ready = getattr(dut, f"{edge.prefix('in')}__ready").value
+            assert ready == 0, f"{edge.name} ready during reset"
+    assert not host.sources[port].sent, "nothing taken during reset"
+    assert host.sources[port].stalled, "the write was offered"
+    dut.rst.value = 0
+    await write
+    assert await host.read(pe, 5, 1) == [0x1234]
+
+
 # -- The watchdog -------------------------------------------------------------------------------
 
 @cocotb.test(**TIMEOUT)
@@ -305,7 +329,7 @@ async def watchdog_names_stuck_port_and_tile(dut):
         f"fired after {waited} cycles"
     assert message.startswith("no progress for "), message
     assert message.endswith(
-        f"west_out[{row}] (tile (0, {row})) valid but not ready, 1 reply outstanding: "
+        f"west_out[{row}] (tile (0, {row})) held not ready, 1 reply outstanding: "
         f"READ of tile ({pe[0]}, {pe[1]}) words [0, {len(words)}) (tag 0)"), message
     host.sinks[port].set_backpressure(never())
     watchdog.start()

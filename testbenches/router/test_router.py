@@ -77,11 +77,14 @@ class TB:
         Probability of an idle cycle before each wavelet, on every input.
     backpressure : float
         Probability that an output is not ready, every cycle, on every output.
+    per_channel : bool
+        Draw the backpressure for each channel of each output on its own.
     watchdog : int
         Cycles without progress that fail the test.
     """
 
-    def __init__(self, dut, name, *, idle=0.0, backpressure=0.0, watchdog=2000):
+    def __init__(self, dut, name, *, idle=0.0, backpressure=0.0, per_channel=False,
+                 watchdog=2000):
         self.dut = dut
         self.params = params_from_env()
         self.codec = WaveletCodec(self.params)
@@ -92,6 +95,7 @@ class TB:
         self.rng = random.Random(f"{cocotb.RANDOM_SEED}/{name}")
         self.idle = idle
         self.backpressure = backpressure
+        self.per_channel = per_channel
         self.watchdog_limit = watchdog
         self.clock = ClockDomain(dut.clk, PERIOD_NS).start()
         self.scoreboard = Scoreboard(self.tag, sources=Direction)
@@ -139,6 +143,7 @@ class TB:
             WaveletSink(dut, f"out__{d.value}", self.codec, self.clock, key=d,
                         name=f"out {d.name}",
                         backpressure=random_bools(self.backpressure, seed=self.rng.random()),
+                        per_channel=self.per_channel, strict=True,
                         callback=functools.partial(self.scoreboard.receive, d))
             for d in Direction]
         self.watchdog = Watchdog(self.clock, sources=self.sources, sinks=self.sinks,
@@ -174,11 +179,12 @@ class TB:
         self.sources[inp].send(*wavelets)
         return wavelets
 
-    def send_packet(self, inp, dest, length):
-        """Queue an addressed packet (head + ``length`` wavelets) to tile ``dest`` on ``inp``."""
+    def send_packet(self, inp, dest, length, *, reply=False):
+        """Queue an addressed packet (head + ``length`` wavelets) to tile ``dest`` on ``inp``;
+        a request, or with ``reply`` a reply."""
         # Any color, even beyond num_colors: an addressed packet ignores it.
         color = self.rng.randrange(2 ** self.params.color_bits)
-        packet = self.tag.packet(inp, *dest, length, color=color)
+        packet = self.tag.packet(inp, *dest, length, color=color, reply=reply)
         for w in packet:
             self.scoreboard.expect(inp, xy_output(dest), w)
         self.sources[inp].send(*packet)
@@ -344,9 +350,11 @@ async def packets_do_not_interleave(dut, out):
 @cocotb.parametrize((("idle", "backpressure"), [(0.0, 0.0), (0.3, 0.3), (0.1, 0.7)]))
 async def random_traffic(dut, idle, backpressure):
     """Long random traffic on every input: every color (random legal unicast and multicast
-    routes, one color left unrouted), addressed packets to random tiles, and misrouted
-    wavelets, under random idle and backpressure. The scoreboard must end drained."""
-    tb = TB(dut, f"random/{idle}/{backpressure}", idle=idle, backpressure=backpressure)
+    routes, one color left unrouted), request and reply packets to random tiles, and misrouted
+    wavelets, under random idle and backpressure drawn for every channel of every output on its
+    own. The scoreboard must end drained."""
+    tb = TB(dut, f"random/{idle}/{backpressure}", idle=idle, backpressure=backpressure,
+            per_channel=True)
     await tb.start()
     rng = tb.rng
     routed = range(tb.num_colors - 1) if tb.num_colors > 1 else range(1)
@@ -366,7 +374,7 @@ async def random_traffic(dut, idle, backpressure):
                 tb.send_colored(inp, rng.choice(mine))
             elif pick < 0.85:
                 tb.send_packet(inp, (rng.randint(-top - 1, top), rng.randint(-top - 1, top)),
-                               length=rng.randrange(5))
+                               length=rng.randrange(5), reply=rng.random() < 0.5)
             else:
                 tb.send_colored(inp, rng.choice(others))
     await tb.finish()
@@ -560,6 +568,60 @@ async def blocked_output_isolation(dut, kind):
     await tb.finish()
 
 
+@cocotb.test(**TIMEOUT)
+async def blocked_color_beside_another_on_one_input(dut):
+    """Color 0 goes NORTH -> SOUTH and SOUTH takes nothing; color 1 goes NORTH -> RAMP on the
+    same input, behind it. In channels of their own, color 1 flows at one wavelet a cycle;
+    sharing a channel (``color_channels`` 1), it is stuck behind color 0 (the rule the
+    parameter trades away)."""
+    tb = TB(dut, "blocked-color")
+    await tb.start()
+    p = tb.params
+    blocked, flowing = 0, 1
+    await tb.set_routes({blocked: Route(Direction.NORTH, {Direction.SOUTH}),
+                         flowing: Route(Direction.NORTH, {Direction.RAMP})})
+    tb.sinks[Direction.SOUTH].set_backpressure(always())
+    # As many of the blocked color as its channel holds, so the input itself never stalls.
+    tb.send_colored(Direction.NORTH, blocked, count=p.queue_depth)
+    tb.send_colored(Direction.NORTH, flowing, count=30)
+    shared = blocked % p.color_channels == flowing % p.color_channels
+    await ClockCycles(dut.clk, 60)
+    ramp = tb.stamps(Direction.RAMP)
+    if shared:
+        assert ramp == [], "a shared channel holds the flowing color behind the blocked one"
+    else:
+        assert len(ramp) == 30
+        assert_back_to_back(ramp, "color 1 beside blocked color 0")
+    tb.sinks[Direction.SOUTH].set_backpressure(never())
+    await tb.finish()
+
+
+@cocotb.test(**TIMEOUT)
+async def route_rewrite_under_load(dut):
+    """A multicast RAMP -> {EAST, SOUTH} is half delivered (EAST took it, SOUTH is blocked) when
+    its route is rewritten to {EAST, NORTH}: the wavelets inside still reach SOUTH, once, and
+    those that arrive after the write go to EAST and NORTH (issue 7's finding: they went to
+    NORTH and never to SOUTH)."""
+    tb = TB(dut, "rewrite")
+    await tb.start()
+    before = Route(Direction.RAMP, {Direction.EAST, Direction.SOUTH})
+    after = Route(Direction.RAMP, {Direction.EAST, Direction.NORTH})
+    await tb.set_routes({0: before})
+    tb.sinks[Direction.SOUTH].set_backpressure(always())
+    inside = tb.send_colored(Direction.RAMP, 0, count=tb.params.queue_depth)
+    await tb.sources[Direction.RAMP].wait_taken(len(inside))
+    await ClockCycles(dut.clk, 4)
+    # EAST took the first (the rest wait behind it in their channel); SOUTH took none.
+    assert [w for _, w in tb.sinks[Direction.EAST].received] == inside[:1]
+    assert not tb.sinks[Direction.SOUTH].received
+    await tb.set_routes({0: after})
+    tb.send_colored(Direction.RAMP, 0, count=30)
+    await ClockCycles(dut.clk, 10)
+    tb.sinks[Direction.SOUTH].set_backpressure(never())
+    await tb.finish()
+    assert [w for _, w in tb.sinks[Direction.SOUTH].received] == inside
+
+
 # -- The test tools themselves -----------------------------------------------------------------
 
 @cocotb.test(**TIMEOUT)
@@ -581,7 +643,7 @@ async def watchdog_names_stuck_port(dut):
     assert limit <= waited <= limit + 3 * tb.watchdog.interval, f"fired after {waited} cycles"
     assert message.startswith("no progress for "), message
     assert message.endswith(
-        f"out SOUTH has {depth + 2} wavelets outstanding, valid but not ready; "
+        f"out SOUTH has {depth + 2} wavelets outstanding, held not ready; "
         f"inp NORTH has 2 wavelets queued, valid but not ready"), message
     tb.sinks[Direction.SOUTH].set_backpressure(never())
     tb.watchdog.start()
