@@ -23,7 +23,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .link import Channel, channel_of, link_signature, num_channels, transferred
-from .routing import LEGAL_OUTPUTS
+from .routing import FEEDS, LEGAL_OUTPUTS
 from .wavelet import (NUM_PORTS, Direction, header_layout, route_layout, route_write_layout,
                       wavelet_layout)
 
@@ -159,7 +159,10 @@ class RouteCompute(wiring.Component):
     An addressed packet's head goes one step along dimension order: first along x (EAST/WEST)
     until the column matches, then along y (SOUTH/NORTH), then to RAMP. The rest of the packet
     follows the head's output; the route compute remembers it, per addressed channel, until the
-    ``last`` wavelet arrives (a link carries each channel's packets whole, one after another).
+    ``last`` wavelet arrives (a link carries each channel's packets whole, one after another). A
+    packet whose step breaks the turn rule (:data:`~.routing.LEGAL_OUTPUTS`: it entered by a
+    north or south edge port for another column, or would turn back) is misrouted, every
+    wavelet of it.
 
     Parameters
     ----------
@@ -182,12 +185,13 @@ class RouteCompute(wiring.Component):
     outputs : ``Out(NUM_PORTS)``
         Outputs the wavelet goes to (bit ``d`` is :class:`Direction` ``d``).
     misroute : ``Out(1)``
-        The wavelet arrives and is a colored wavelet this router does not route.
+        The wavelet arrives and goes nowhere (discarded and counted by the router).
     """
 
-    def __init__(self, params, *, port):
+    def __init__(self, params, *, port, legal_outputs=LEGAL_OUTPUTS):
         self._params = params
         self._port = Direction(port)
+        self._legal = legal_outputs[self._port]
         super().__init__({
             "arrive": In(1),
             "wavelet": In(wavelet_layout(params)),
@@ -225,16 +229,24 @@ class RouteCompute(wiring.Component):
         with m.Else():
             m.d.comb += xy_output.eq(Direction.RAMP)
 
-        color_routed = (self.route_valid & (self.route.accept == self._port)
-                        & (self.route.outputs != 0))
+        # Only the turns the turn rule allows exist in the router: an addressed packet whose XY
+        # step would break it (one that entered by a north or south edge port for another
+        # column, or would turn back) is misrouted too. The table already refuses colored routes
+        # that break it; the mask lets synthesis see which outputs an input never uses.
+        legal = Const(sum(1 << int(d) for d in self._legal), NUM_PORTS)
+        color_routed = self.route_valid & (self.route.accept == self._port)
+        outputs = Signal(NUM_PORTS)
         with m.If(self.wavelet.addressed):
             with m.If(in_packet[kind]):
-                m.d.comb += self.outputs.eq(packet_outputs[kind])
+                m.d.comb += outputs.eq(packet_outputs[kind])
             with m.Else():
-                m.d.comb += self.outputs.eq(Const(1, NUM_PORTS) << Value.cast(xy_output))
+                m.d.comb += outputs.eq(Const(1, NUM_PORTS) << Value.cast(xy_output))
         with m.Elif(color_routed):
-            m.d.comb += self.outputs.eq(self.route.outputs)
-        m.d.comb += self.misroute.eq(self.arrive & ~self.wavelet.addressed & ~color_routed)
+            m.d.comb += outputs.eq(self.route.outputs)
+        m.d.comb += [
+            self.outputs.eq(outputs & legal),
+            self.misroute.eq(self.arrive & (self.outputs == 0)),
+        ]
 
         with m.If(self.arrive & self.wavelet.addressed):
             m.d.sync += [
@@ -280,7 +292,12 @@ class RouteTable(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self._params
-        entries = Array(Signal(route_layout(), name=f"route_{c}") for c in range(p.num_colors))
+        # Entries in LUT RAM (one copy per reading input), and a flip-flop per color saying it
+        # was written since reset (the memory itself has no reset).
+        m.submodules.entries = entries = memory.Memory(shape=route_layout(), depth=p.num_colors,
+                                                       init=[])
+        addr_bits = max(1, (p.num_colors - 1).bit_length())
+        written = Signal(p.num_colors)
 
         write = self.config.payload
         legal = Signal(NUM_PORTS)
@@ -289,16 +306,26 @@ class RouteTable(wiring.Component):
                 with m.Case(accept):
                     m.d.comb += legal.eq(sum(1 << int(d) for d in outputs))
         allowed = (write.route.outputs & ~legal) == 0 if self._turn_rule else 1
-        m.d.comb += self.config.ready.eq(1)
-        with m.If(self.config.valid & (write.color < p.num_colors)):
-            with m.If(allowed):
-                m.d.sync += entries[write.color].eq(write.route)
-            with m.Else():
-                m.d.sync += [entries[write.color].eq(0), self.refused.eq(1)]
+        wp = entries.write_port()
+        m.d.comb += [
+            self.config.ready.eq(1),
+            wp.addr.eq(write.color[:addr_bits]),
+            wp.data.eq(Mux(allowed, write.route.as_value(), 0)),
+            wp.en.eq(self.config.valid & (write.color < p.num_colors)),
+        ]
+        with m.If(wp.en):
+            m.d.sync += written.bit_select(write.color[:addr_bits], 1).eq(1)
+            with m.If(~allowed):
+                m.d.sync += self.refused.eq(1)
 
         for i in Direction:
-            with m.If(self.color[i] < p.num_colors):
-                m.d.comb += self.route[i].eq(entries[self.color[i]])
+            rp = entries.read_port(domain="comb")
+            color = self.color[i]
+            known = (color < p.num_colors) & written.bit_select(color[:addr_bits], 1)
+            m.d.comb += [
+                rp.addr.eq(color[:addr_bits]),
+                self.route[i].eq(Mux(known, rp.data.as_value(), 0)),
+            ]
         return m
 
 
@@ -350,33 +377,49 @@ class RoundRobinArbiter(wiring.Component):
         return m
 
 
+def _mux_tree(index, values):
+    """``values[index]`` as a tree of 2:1 muxes on the bits of ``index`` (an index beyond the
+    values gives one of them)."""
+    if len(values) == 1:
+        return values[0]
+    top = len(index) - 1
+    half = 1 << top
+    low = _mux_tree(index[:top], values[:half])
+    high = _mux_tree(index[:top], values[half:]) if len(values) > half else low
+    return Mux(index[top], high, low)
+
+
 class Crossbar(wiring.Component):
-    """Moves each output's selected input wavelet to that output (one-hot AND-OR mux).
+    """Moves each output's selected input wavelet to that output.
+
+    Only the turns the turn rule allows are built (:data:`~.routing.FEEDS`: an output fed by
+    two inputs is a 2:1 mux, not a 5:1 one).
 
     Members
     -------
     heads : ``In(wavelet_layout).array(NUM_PORTS)``
         Head wavelet of each input.
-    select : ``In(NUM_PORTS).array(NUM_PORTS)``
-        For each output, a one-hot set of the input it takes (zero: none).
+    select : ``In(3).array(NUM_PORTS)``
+        For each output ``o``, the position in ``FEEDS[o]`` of the input it takes.
     outputs : ``Out(wavelet_layout).array(NUM_PORTS)``
     """
 
-    def __init__(self, params):
+    def __init__(self, params, *, feeds=FEEDS):
         layout = wavelet_layout(params)
+        self._feeds = feeds
         super().__init__({
             "heads": In(layout).array(NUM_PORTS),
-            "select": In(NUM_PORTS).array(NUM_PORTS),
+            "select": In(3).array(NUM_PORTS),
             "outputs": Out(layout).array(NUM_PORTS),
         })
 
     def elaborate(self, platform):
         m = Module()
         for o in Direction:
-            picked = 0
-            for i in Direction:
-                picked = picked | Mux(self.select[o][i], self.heads[i].as_value(), 0)
-            m.d.comb += self.outputs[o].eq(picked)
+            feeds = self._feeds[o]
+            index = self.select[o][:max(1, (len(feeds) - 1).bit_length())]
+            m.d.comb += self.outputs[o].eq(
+                _mux_tree(index, [self.heads[i].as_value() for i in feeds]))
         return m
 
 
@@ -402,7 +445,8 @@ class Router(wiring.Component):
         This router's coordinates, used by addressed packets (the same design serves every
         tile).
     misroutes : ``Out(16)``
-        Colored wavelets discarded because this router has no route for them (saturating).
+        Wavelets discarded because they go nowhere from here (a colored one with no route for
+        its input, an addressed one whose step would break the turn rule; saturating).
     route_refused : ``Out(1)``
         Sticky: a route write broke the turn rule and was refused.
 
@@ -435,13 +479,18 @@ class Router(wiring.Component):
         m.submodules.routes = table = RouteTable(p, turn_rule=self._turn_rule)
         wiring.connect(m, wiring.flipped(self.config), table.config)
         m.d.comb += self.route_refused.eq(table.refused)
-        m.submodules.crossbar = crossbar = Crossbar(p)
+        if self._turn_rule:
+            legal_outputs, feeds = LEGAL_OUTPUTS, FEEDS
+        else:       # every path, U-turns included
+            legal_outputs = {i: frozenset(Direction) for i in Direction}
+            feeds = {o: tuple(Direction) for o in Direction}
+        m.submodules.crossbar = crossbar = Crossbar(p, feeds=feeds)
 
         # Arrival: each wavelet's outputs are decided as it enters, and stored with it.
         queues, misroutes = [], []
         for i in Direction:
             link = self.inp[i]
-            route = RouteCompute(p, port=i)
+            route = RouteCompute(p, port=i, legal_outputs=legal_outputs)
             queue = ChannelQueues(wavelet_layout(p), unsigned(NUM_PORTS),
                                   channels=n_ch, depth=p.queue_depth)
             m.submodules[f"route_{i.name.lower()}"] = route
@@ -491,6 +540,9 @@ class Router(wiring.Component):
                 wants = Mux(queue.level[c] != 0, queue.head_tag[c] & ~sent[c], 0)
                 open_outputs = []
                 for o in Direction:
+                    if o not in legal_outputs[i]:
+                        open_outputs.append(Const(0, 1))    # a turn never built
+                        continue
                     lock_ok = 1
                     if c < len(Channel):
                         lock_ok = (owner[o][c] == 0) | owner[o][c][i]
@@ -530,20 +582,23 @@ class Router(wiring.Component):
             delivered.append(taken)
 
         for o in Direction:
-            arbiter, link = RoundRobinArbiter(NUM_PORTS), self.out[o]
+            sources = feeds[o]
+            arbiter, link = RoundRobinArbiter(len(sources)), self.out[o]
             m.submodules[f"arbiter_{o.name.lower()}"] = arbiter
             m.d.comb += [
-                arbiter.requests.eq(Cat(offers[i][o] for i in Direction)),
+                arbiter.requests.eq(Cat(offers[i][o] for i in sources)),
                 arbiter.advance.eq(1),
-                crossbar.select[o].eq(arbiter.grant),
+                crossbar.select[o].eq(_one_hot_or(arbiter.grant,
+                                                  [Const(k, 3) for k in range(len(sources))])),
                 link.valid.eq(arbiter.grant.any()),
                 link.payload.eq(crossbar.outputs[o]),
             ]
-            for i in Direction:
-                m.d.comb += delivered[i][o].eq(arbiter.grant[i])
+            for k, i in enumerate(sources):
+                m.d.comb += delivered[i][o].eq(arbiter.grant[k])
             wavelet = link.payload
             with m.If(link.valid & wavelet.addressed):
                 for a in Channel:
                     with m.If(wavelet.ctrl == a):
-                        m.d.sync += owner[o][a].eq(Mux(wavelet.last, 0, arbiter.grant))
+                        m.d.sync += owner[o][a].eq(
+                            Mux(wavelet.last, 0, Cat(delivered[i][o] for i in Direction)))
         return m

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .wavelet import Direction
 
-__all__ = ["LEGAL_OUTPUTS", "Route", "RouteError"]
+__all__ = ["LEGAL_OUTPUTS", "FEEDS", "Route", "RouteError"]
 
 
 class RouteError(ValueError):
@@ -27,6 +27,11 @@ LEGAL_OUTPUTS = {
     Direction.NORTH: frozenset({Direction.SOUTH, Direction.RAMP}),
     Direction.SOUTH: frozenset({Direction.NORTH, Direction.RAMP}),
 }
+
+
+# For each output, the inputs that may feed it (17 of the 25 pairs): the router builds only
+# these paths through its crossbar and arbiters.
+FEEDS = {o: tuple(i for i in Direction if o in LEGAL_OUTPUTS[i]) for o in Direction}
 
 
 @dataclass(frozen=True)

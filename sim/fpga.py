@@ -141,7 +141,7 @@ def _path_end(step, end):
 
 
 def synth_ecp5(component, *, name, build_dir, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE,
-               freq_mhz=100, seeds=(1,), synth_options=(), progress=None):
+               freq_mhz=100, seeds=(1,), synth_options=(), progress=None, place=True):
     """Synthesise ``component`` for ECP5 and place and route it out of context.
 
     Parameters
@@ -165,6 +165,8 @@ def synth_ecp5(component, *, name, build_dir, device=DEFAULT_DEVICE, package=DEF
         LUTs: fewer LUT4s, often a lower Fmax).
     progress : callable or None
         Called with a line of text when a step starts and ends (with its seconds).
+    place : bool
+        Run nextpnr too; ``False`` stops after synthesis (no ``luts``, ``fmax_mhz``, ``runs``).
 
     Returns
     -------
@@ -200,7 +202,8 @@ def synth_ecp5(component, *, name, build_dir, device=DEFAULT_DEVICE, package=DEF
     seconds = {"rtlil": time.perf_counter() - start}
     figures = _synth_and_place(f"read_rtlil {il.name}", top=name, build_dir=build_dir,
                                device=device, package=package, freq_mhz=freq_mhz, seeds=seeds,
-                               synth_options=synth_options, say=say, seconds=seconds)
+                               synth_options=synth_options, say=say, seconds=seconds,
+                               place=place)
     figures["files"]["rtlil"] = str(il)
     return figures
 
@@ -390,6 +393,10 @@ def bench_fpga(params_by_name, *, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE
                              synth_options=synth_options,
                              progress=(lambda m, label=label: progress(f"[{label}] {m}"))
                              if progress else None)
+        figures["costs"] = _channel_costs(
+            params, figures, build_dir=root / label, device=device, package=package,
+            synth_options=synth_options,
+            progress=(lambda m, label=label: progress(f"[{label}] {m}")) if progress else None)
         figures["seconds"]["total"] = time.perf_counter() - start
         designs[label] = {"params": params.as_dict(), **figures}
     return {
@@ -399,6 +406,30 @@ def bench_fpga(params_by_name, *, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE
                    "machine": machine_info()},
         "designs": designs,
     }
+
+
+def _channel_costs(params, figures, *, build_dir, progress, **synth):
+    """What a color channel and a color cost in LUT4s (synthesis, before packing): the router
+    again with one shared color channel, and with that and a single color; the differences
+    divided by the channels and colors taken away. ``None`` where nothing is taken away."""
+    from ..hdl.router import Router
+
+    def luts(p, tag):
+        f = synth_ecp5(Router(p), name="tessera_router", build_dir=Path(build_dir) / tag,
+                       place=False, progress=progress, **synth)
+        return synth_luts(f["cells"])
+
+    full = synth_luts(figures["cells"])
+    one_channel = params.replace(color_channels=1)
+    shared = full if params.color_channels == 1 else luts(one_channel, "one-channel")
+    per_channel = (None if params.color_channels == 1
+                   else (full - shared) / (params.color_channels - 1))
+    per_color = None
+    if params.num_colors > 1:
+        single = luts(one_channel.replace(num_colors=1), "one-color")
+        per_color = (shared - single) / (params.num_colors - 1)
+    return {"synth_luts": full, "synth_luts_one_channel": shared,
+            "luts_per_channel": per_channel, "luts_per_color_shared_channel": per_color}
 
 
 def format_fpga_report(report):
@@ -420,8 +451,9 @@ def format_fpga_report(report):
     for label, d in designs.items():
         p = d["params"]
         out.append(f"  {label}: data_width={p['data_width']}, color_bits={p['color_bits']}, "
-                   f"num_colors={p['num_colors']}, queue_depth={p['queue_depth']}, "
-                   f"coord_bits={p['coord_bits']} ({d['port_bits']} port bits)")
+                   f"num_colors={p['num_colors']}, color_channels={p['color_channels']}, "
+                   f"queue_depth={p['queue_depth']}, coord_bits={p['coord_bits']} "
+                   f"({d['port_bits']} port bits)")
 
     labels = list(designs)
     rows = []
@@ -457,6 +489,11 @@ def format_fpga_report(report):
     row("critical path logic / routing, ns", lambda d: (
         f"{d['runs'][0]['critical_path'].get('logic', 0):.2f} / "
         f"{d['runs'][0]['critical_path'].get('routing', 0):.2f}"))
+    per = lambda v: "-" if v is None else f"{v:.0f}"
+    row("LUT4 per color channel (synthesis)",
+        lambda d: per(d.get("costs", {}).get("luts_per_channel")))
+    row("LUT4 per color, one shared channel", lambda d: per(
+        d.get("costs", {}).get("luts_per_color_shared_channel")))
     row("time: yosys / nextpnr (all seeds), s", lambda d: (
         f"{d['seconds']['yosys']:.1f} / "
         f"{sum(v for k, v in d['seconds'].items() if k.startswith('nextpnr')):.1f}"))

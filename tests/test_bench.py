@@ -13,6 +13,7 @@ from tessera.hdl.params import resolve_params
 from tessera.hdl.wavelet import NUM_PORTS, Direction
 from tessera.sim.bench_router import (TRAFFIC_PATTERNS, bench_router, format_router_report,
                                       router_plan)
+from tessera.hdl.link import num_channels
 from tessera.sim.fpga import bench_fpga, format_fpga_report, parse_nextpnr_log
 from tessera.sim.runner import BUILD_ROOT
 
@@ -164,10 +165,18 @@ def test_fpga_tiny_router(tmp_path):
     # Out of context: no I/O buffers although the router has more port bits than pins.
     assert d["utilisation"]["TRELLIS_IO"][0] == 0
     assert d["port_bits"] > d["utilisation"]["TRELLIS_IO"][1] / 2
-    # Each input queue is LUT RAM: ceil(wavelet bits / 4) DPR16X4 cells per queue, no BRAM.
+    # LUT RAM, no BRAM: each input's channel queues (channels * depth entries of a wavelet,
+    # 16 entries and 4 bits per DPR16X4) and the route table, one copy per input (8 bits a
+    # color; Yosys keeps a table this small, 4 colors, in logic instead).
     wavelet_bits = params.data_width + params.color_bits + 3
-    assert d["dpr16x4"] == len(Direction) * -(-wavelet_bits // 4)
+    entries = num_channels(params) * params.queue_depth
+    queues = -(-entries // 16) * -(-wavelet_bits // 4)
+    table = -(-params.num_colors // 16) * 2
+    assert d["dpr16x4"] in (len(Direction) * queues, len(Direction) * (queues + table))
     assert d["dp16kd"] == 0
+    # A color channel costs LUTs; so does a color (its route-table entry and lookups).
+    assert d["costs"]["luts_per_channel"] > 0
+    assert d["costs"]["luts_per_color_shared_channel"] > 0
     assert d["luts"]["total"] >= d["luts"]["logic"] > 0
     assert d["ffs"] > 0
     assert 10 < d["fmax_mhz"] < 500

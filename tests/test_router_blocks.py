@@ -15,7 +15,7 @@ from amaranth.hdl import unsigned
 from tessera.hdl.params import resolve_params
 from tessera.hdl.router import (ChannelQueues, Crossbar, RoundRobinArbiter, RouteCompute, Router,
                                 RouteTable)
-from tessera.hdl.routing import LEGAL_OUTPUTS, Route, RouteError
+from tessera.hdl.routing import FEEDS, LEGAL_OUTPUTS, Route, RouteError
 from tessera.hdl.link import Channel, num_channels, wavelet_channel
 from tessera.hdl.wavelet import NUM_PORTS, Direction
 from tessera.sim.amaranth_sim import refused, simulate
@@ -186,8 +186,11 @@ def _xy_direction(here, dest):
     return Direction.RAMP
 
 
-def test_route_compute_xy_for_every_relative_position():
-    dut = RouteCompute(PARAMS, port=Direction.WEST)
+@pytest.mark.parametrize("port", list(Direction))
+def test_route_compute_xy_for_every_relative_position(port):
+    # From every input: the XY step where the turn rule allows it, a misroute where it does not
+    # (from NORTH or SOUTH towards another column, or back the way the packet came).
+    dut = RouteCompute(PARAMS, port=port)
     here = (2, 3)
 
     async def testbench(ctx):
@@ -199,8 +202,9 @@ def test_route_compute_xy_for_every_relative_position():
                 head = CODEC.packet(dx, dy, [1])[0]
                 put(ctx, dut.wavelet, CODEC.pack(head))
                 expected = _xy_direction(here, (dx, dy))
-                assert ctx.get(dut.outputs) == mask([expected]), (dx, dy)
-                assert ctx.get(dut.misroute) == 0
+                legal = expected in LEGAL_OUTPUTS[port]
+                assert ctx.get(dut.outputs) == (mask([expected]) if legal else 0), (dx, dy)
+                assert ctx.get(dut.misroute) == (not legal), (dx, dy)
     simulate(dut, testbench)
 
 
@@ -479,13 +483,19 @@ def test_crossbar_moves_each_selected_head_to_its_output():
         for d, w in heads.items():
             put(ctx, dut.heads[d], CODEC.pack(w))
         for _ in range(50):
-            choice = {o: rng.choice([None, *Direction]) for o in Direction}
-            for o, i in choice.items():
-                ctx.set(dut.select[o], 0 if i is None else 1 << int(i))
-            for o, i in choice.items():
-                got = word(ctx, dut.outputs[o])
-                assert got == (0 if i is None else CODEC.pack(heads[i])), (o, i)
+            choice = {o: rng.randrange(len(FEEDS[o])) for o in Direction}
+            for o, k in choice.items():
+                ctx.set(dut.select[o], k)
+            for o, k in choice.items():
+                assert word(ctx, dut.outputs[o]) == CODEC.pack(heads[FEEDS[o][k]]), (o, k)
     simulate(dut, testbench)
+
+
+def test_crossbar_builds_exactly_the_turns_the_rule_allows():
+    assert {(i, o) for o in Direction for i in FEEDS[o]} == \
+        {(i, o) for i in Direction for o in LEGAL_OUTPUTS[i]}
+    assert sum(map(len, FEEDS.values())) == 17
+    assert FEEDS[Direction.EAST] == (Direction.RAMP, Direction.WEST)
 
 
 # --- Router -------------------------------------------------------------------------------------
@@ -767,6 +777,27 @@ def test_a_route_rewritten_under_load_affects_only_later_arrivals():
         assert link.received[Direction.EAST] == stream
         assert link.received[Direction.SOUTH] == stream[:arrived_before]
         assert link.received[Direction.NORTH] == stream[arrived_before:]
+    simulate(dut, testbench)
+
+
+def test_a_packet_that_would_turn_from_y_to_x_is_dropped_whole_and_counted():
+    # A packet that entered by a north edge port for another column (a host must not send
+    # one): the router has no NORTH -> EAST path, so all of it is misrouted; the next packet
+    # is routed as usual.
+    dut = Router(PARAMS)
+    stray = CODEC.packet(3, 4, [1, 2])
+    fine = CODEC.packet(1, 4, [3])
+
+    async def testbench(ctx):
+        ctx.set(dut.x, 1)
+        ctx.set(dut.y, 1)
+        link = _Link(dut, random.Random(15), ready_prob=1.0)
+        link.to_send[Direction.NORTH].extend(stray + fine)
+        for _ in range(12):
+            await link.cycle(ctx)
+        assert link.received[Direction.SOUTH] == fine
+        assert sum(len(v) for v in link.received.values()) == len(fine)
+        assert ctx.get(dut.misroutes) == len(stray)
     simulate(dut, testbench)
 
 
