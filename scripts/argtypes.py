@@ -42,13 +42,13 @@ def _as_typed(value):
 # docs/benchmarks.md on 2026-12-01 (fabric-fpga: 19 min on the faster machine there, 46 min on
 # this one with a test run beside it; most of it nextpnr on the 4x4).
 RUN_TIMES = {
-    "router": "about 2.5 min",
-    "fpga": "about 2 min; 4.5 min with --seeds 1,2,3",
+    "router": "about 4 min",
+    "fpga": "about 8 min; up to 20 min with --seeds 1,2,3",
     "generate": "about 5 s",
     "sram": "about 1.5 min",
     "load": "about 2 min",
     "fabric-fpga": "20-45 min",
-    "network": "about 4 min",
+    "network": "about 13 min (most of it the Verilator build)",
     "verilator": "about 13 min",
 }
 
