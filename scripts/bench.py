@@ -1,7 +1,7 @@
 """``tessera bench``: benchmarks that print their figures and configuration.
 
 ``tessera bench router`` and ``tessera bench fpga`` parse their flags and call
-:func:`tessera.sim.bench_router.bench_router` and :func:`tessera.sim.fpga.bench_fpga`; the
+:func:`tessera.sim.bench.router.bench_router` and :func:`tessera.sim.fpga.bench_fpga`; the
 printed tables come from those modules' ``format_*`` functions, and ``--json FILE`` writes the
 full result as returned.
 """
@@ -20,7 +20,7 @@ __all__ = ["register", "cmd_router", "cmd_fpga", "cmd_generate", "cmd_load", "cm
 
 
 def cmd_generate(args, params_from_args):
-    from ..sim.bench_generate import DEFAULT_SHAPES, bench_generate, format_generate_report
+    from ..sim.bench.generate import DEFAULT_SHAPES, bench_generate, format_generate_report
     params = params_from_args(args)
     shapes = args.shapes or DEFAULT_SHAPES
     check_shapes(params, shapes)
@@ -38,7 +38,7 @@ LOAD_SHAPE = (8, 8)
 
 
 def cmd_load(args, params_from_args):
-    from ..sim.bench_load import bench_load_path, format_load_report
+    from ..sim.bench.load import bench_load_path, format_load_report
     from .cli import params_with_shape
     params = params_with_shape(args, LOAD_SHAPE)
     return run_benchmark(args, lambda: bench_load_path(params, progress=_progress()),
@@ -46,7 +46,7 @@ def cmd_load(args, params_from_args):
 
 
 def cmd_router(args, params_from_args):
-    from ..sim.bench_router import bench_router, format_router_report
+    from ..sim.bench.router import bench_router, format_router_report
     params = params_from_args(args)
     return run_benchmark(args, lambda: bench_router(
         params, cycles=args.cycles, amaranth_cycles=args.amaranth_cycles,
@@ -81,7 +81,7 @@ def cmd_fpga(args, params_from_args):
 
 
 def cmd_sram(args):
-    from ..sim.bench_sram import bench_sram_fpga, format_sram_report
+    from ..sim.bench.sram import bench_sram_fpga, format_sram_report
     from ..sim.runner import BUILD_ROOT
     return run_benchmark(args, lambda: bench_sram_fpga(
         args.presets, build_root=BUILD_ROOT / "fpga-sram", device=args.device,
@@ -92,7 +92,7 @@ def cmd_sram(args):
 def register(commands, add_param_arguments, params_from_args):
     """Add the ``bench`` command and its subcommands to ``commands`` (argparse subparsers)."""
     from ..hdl.params import PRESETS
-    from ..sim.bench_router import (DEFAULT_VERILATOR_VARIANT, TRAFFIC_PATTERNS,
+    from ..sim.bench.router import (DEFAULT_VERILATOR_VARIANT, TRAFFIC_PATTERNS,
                                     VERILATOR_VARIANTS, WAIT_MODES)
 
     formatter = HelpFormatter

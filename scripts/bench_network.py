@@ -1,8 +1,8 @@
 """``tessera bench network`` and ``tessera bench verilator``: benchmarks on a mesh of routers.
 
 :func:`register` adds both subcommands to ``tessera bench``'s subparsers; each parses its flags
-and calls :func:`tessera.sim.bench_network.bench_network` or
-:func:`~tessera.sim.bench_network.bench_verilator`, prints the ``format_*`` report, and with
+and calls :func:`tessera.sim.bench.network.bench_network` or
+:func:`~tessera.sim.bench.network.bench_verilator`, prints the ``format_*`` report, and with
 ``--json FILE`` writes the full result. Results: ``docs/benchmarks.md``.
 """
 
@@ -39,7 +39,7 @@ def _load_list(text):
 
 
 def cmd_network(args, params_from_args):
-    from ..sim.bench_network import (VERILATOR_VARIANTS, bench_network, format_network_report,
+    from ..sim.bench.network import (VERILATOR_VARIANTS, bench_network, format_network_report,
                                      plot_latency)
     from .cli import params_with_shape
     params = params_with_shape(args, NETWORK_SHAPE)
@@ -58,7 +58,7 @@ def cmd_network(args, params_from_args):
 
 
 def cmd_verilator(args, params_from_args):
-    from ..sim.bench_network import bench_verilator, format_verilator_report
+    from ..sim.bench.network import bench_verilator, format_verilator_report
     params = params_from_args(args)
     shapes, cycles, amaranth_cycles = args.shapes, args.cycles, args.amaranth_cycles
     if args.quick:
@@ -72,7 +72,7 @@ def cmd_verilator(args, params_from_args):
 
 def register(benches, add_param_arguments, params_from_args, formatter):
     """Add ``network`` and ``verilator`` to ``benches`` (``tessera bench``'s subparsers)."""
-    from ..sim.bench_network import DEFAULT_LOADS, PATTERNS, VERILATOR_VARIANTS
+    from ..sim.bench.network import DEFAULT_LOADS, PATTERNS, VERILATOR_VARIANTS
     n = benches.add_parser(
         "network", formatter_class=formatter,
         help=timed_help("network", "mesh of routers: accepted throughput and latency "

@@ -381,7 +381,7 @@ def bench_fpga(params_by_name, *, device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE
         {"params": ..., **synth_ecp5's figures}}}``.
     """
     from ..hdl.router import Router
-    from .bench_router import machine_info, tool_versions
+    from .bench.report import machine_info, tool_versions
     from .runner import BUILD_ROOT
 
     root = Path(build_root or Path(BUILD_ROOT) / "fpga")
@@ -434,7 +434,7 @@ def _channel_costs(params, figures, *, build_dir, progress, **synth):
 
 def format_fpga_report(report):
     """The report of :func:`bench_fpga` as readable text."""
-    from .bench_router import environment_lines, format_table
+    from .bench.report import environment_lines, format_table
     cfg = report["config"]
     designs = report["designs"]
     out = ["FPGA benchmark: one router, synthesised and placed for ECP5", ""]
@@ -648,7 +648,7 @@ def bench_fpga_fabric(params, shapes=("tile", (2, 2), (4, 4)), *, synth_only_sha
         within the device) and ``use`` (shares of the device's LUT4s, FFs, DP16KDs).
     """
     from ..hdl.fabric import FABRIC_MODULE, TILE_MODULE, fabric_verilog
-    from .bench_router import machine_info, tool_versions
+    from .bench.report import machine_info, tool_versions
     from .runner import BUILD_ROOT
 
     _check_args(device, seeds)
@@ -748,7 +748,7 @@ def fit_verdicts(report):
 
 def format_fpga_fabric_report(report):
     """The report of :func:`bench_fpga_fabric` as readable text."""
-    from .bench_router import environment_lines, format_table
+    from .bench.report import environment_lines, format_table
     cfg, p, designs = report["config"], report["params"], report["designs"]
     cap = cfg["capacity"]
     out = ["FPGA benchmark: a tile and fabrics, synthesised and placed for ECP5", ""]

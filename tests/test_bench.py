@@ -11,7 +11,7 @@ import pytest
 
 from tessera.hdl.params import resolve_params
 from tessera.hdl.wavelet import NUM_PORTS, Direction
-from tessera.sim.bench_router import (TRAFFIC_PATTERNS, bench_router, format_router_report,
+from tessera.sim.bench.router import (TRAFFIC_PATTERNS, bench_router, format_router_report,
                                       router_plan)
 from tessera.hdl.link import num_channels
 from tessera.sim.fpga import bench_fpga, format_fpga_report, parse_nextpnr_log

@@ -3,7 +3,7 @@
 import pytest
 
 from tessera.hdl.params import resolve_params
-from tessera.sim.bench_load import bench_load_path, format_load_report
+from tessera.sim.bench.load import bench_load_path, format_load_report
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tessera.hdl.params import resolve_params
-from tessera.sim.bench_network import (channel_load_bound, network_plan, percentile, run_amaranth,
+from tessera.sim.bench.network import (channel_load_bound, network_plan, percentile, run_amaranth,
                                        summarise)
 from tessera.sim.network_harness import NetworkHarness
 

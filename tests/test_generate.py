@@ -263,7 +263,7 @@ def test_verilator_env_lets_a_shell_lint_the_generated_verilog(tmp_path):
 
 
 def test_bench_generate_reports_its_shapes_versions_and_machine():
-    from tessera.sim.bench_generate import bench_generate, format_generate_report
+    from tessera.sim.bench.generate import bench_generate, format_generate_report
     report = bench_generate(resolve_params("tiny"), [(1, 1), (2, 3)])
     assert [(r["rows"], r["cols"], r["instances"]) for r in report["rows"]] == [(1, 1, 1),
                                                                               (2, 3, 6)]

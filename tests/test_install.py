@@ -56,3 +56,5 @@ def test_a_non_editable_install_runs_a_testbench_from_anywhere(tmp_path):
     assert Path(found["build_dir"]).parent == work / "build"
     assert found["tests"] == 1
     assert not (site / "tessera" / "build").exists()
+    # Every subpackage is in the wheel, the benchmarks too.
+    assert (site / "tessera" / "sim" / "bench" / "report.py").exists()

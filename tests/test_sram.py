@@ -432,8 +432,8 @@ def test_agent_and_lane_share_a_bank_on_different_ports():
 # --- ECP5 ----------------------------------------------------------------------------------------
 
 def test_registered_boundary_adds_one_cycle_each_way():
-    # The wrapper that sim/bench_sram.py times: a register on every port bit, nothing else.
-    from tessera.sim.bench_sram import RegisteredBoundary
+    # The wrapper that sim/bench/sram.py times: a register on every port bit, nothing else.
+    from tessera.sim.bench.sram import RegisteredBoundary
     dut = RegisteredBoundary(TileMemory(MEMORIES["four_banks"]))
 
     async def testbench(ctx):

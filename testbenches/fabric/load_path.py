@@ -1,4 +1,4 @@
-"""cocotb module of the load-path benchmark (``sim/bench_load.py``): fill every PE's memory.
+"""cocotb module of the load-path benchmark (``sim/bench/load.py``): fill every PE's memory.
 
 Settings arrive in the environment: ``TESSERA_PARAMS`` (the parameter set as JSON),
 ``TESSERA_EDGES`` (``west`` or ``all``) and ``TESSERA_RESULT`` (where to write the figures as

@@ -17,9 +17,9 @@ def bench_generate(params, shapes=DEFAULT_SHAPES, *, progress=None):
     :func:`tessera.hdl.emit.write_fabric` (Amaranth conversion of the tile, the fabric module,
     the manifest, the writes).
     """
-    from ..hdl.emit import write_fabric
-    from ..hdl.fabric import FABRIC_MODULE, TILE_MODULE
-    from .bench_router import machine_info, tool_versions
+    from ...hdl.emit import write_fabric
+    from ...hdl.fabric import FABRIC_MODULE, TILE_MODULE
+    from .report import machine_info, tool_versions
 
     machine = machine_info()  # the load average before this benchmark adds its own
     rows = []
@@ -45,7 +45,7 @@ def bench_generate(params, shapes=DEFAULT_SHAPES, *, progress=None):
 
 
 def format_generate_report(report):
-    from .bench_router import environment_lines
+    from .report import environment_lines
     p = report["params"]
     lines = ["Generation benchmark (tessera generate, Verilog + manifest)", "",
              "parameters other than the shape: " + ", ".join(

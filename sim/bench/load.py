@@ -8,14 +8,14 @@ import json
 import tempfile
 import time
 
-from ..hdl.fabric import FABRIC_MODULE, fabric_verilog
-from .runner import TESTBENCHES, build, run_tests
+from ...hdl.fabric import FABRIC_MODULE, fabric_verilog
+from ..runner import TESTBENCHES, build, run_tests
 
 __all__ = ["bench_load_path", "format_load_report"]
 
 
 def bench_load_path(params, *, edges=("west", "all"), progress=None):
-    from .bench_router import machine_info, tool_versions
+    from .report import machine_info, tool_versions
     say = progress or (lambda message: None)
     machine = machine_info()  # the load average before this benchmark adds its own
     files = fabric_verilog(params)
@@ -41,7 +41,7 @@ def bench_load_path(params, *, edges=("west", "all"), progress=None):
 
 
 def format_load_report(report):
-    from .bench_router import environment_lines
+    from .report import environment_lines
     p = report["params"]
     lines = [f"Load-path benchmark: fill every PE's memory of a {p['rows']}x{p['cols']} fabric "
              f"through the edge", "",

@@ -27,9 +27,9 @@ import shutil
 import time
 from pathlib import Path
 
-from .bench_router import (AmaranthBus, CocotbBus, environment_lines, format_table,
-                           machine_info, start_clock_and_reset, tool_versions)
-from .network_harness import RATE_ONE, NetworkHarness, TrafficPattern, router_verilog
+from ..network_harness import RATE_ONE, NetworkHarness, TrafficPattern, router_verilog
+from .report import environment_lines, format_table, machine_info, tool_versions
+from .router import AmaranthBus, CocotbBus, start_clock_and_reset
 
 __all__ = ["HARNESS_TOP", "PATTERNS", "DEFAULT_LOADS", "VERILATOR_VARIANTS",
            "channel_load_bound", "network_plan", "run_plan", "run_amaranth", "run_verilator",
@@ -202,7 +202,7 @@ def _read(bus, name, n):
 
 async def run_plan(bus, plan, *, buckets, hist_shift_max=8):
     """Run ``plan`` on a harness through ``bus`` (set/get/tick/settle/run, as in
-    :mod:`tessera.sim.bench_router`); return the raw figures."""
+    :mod:`tessera.sim.bench.router`); return the raw figures."""
     n = plan["nodes"]
     result = {"zero_load": [], "sweep": {}}
     # Zero-load: one forced packet from node 0 to each destination, counters cleared first.
@@ -312,7 +312,7 @@ def convert(params, plan, *, buckets=32):
     The router is emitted once and instantiated at every node (see ``NetworkHarness``'s
     ``router_module``): for 4x4 that cut conversion from about 9 s to 2 s.
     """
-    from ..hdl.verilog_text import convert
+    from ...hdl.verilog_text import convert
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     start = time.perf_counter()
     shaped = params.replace(rows=plan["rows"], cols=plan["cols"])
@@ -328,7 +328,7 @@ def run_verilator(params, plan, *, build_args=(), buckets=32, fresh=True, build_
     Returns ``verilog_seconds``, ``build_seconds`` (clean when ``fresh``), ``run_seconds``,
     ``build_dir`` and ``result``.
     """
-    from .runner import BUILD_ROOT, build, run_tests
+    from ..runner import BUILD_ROOT, build, run_tests
     say = progress or (lambda message: None)
     text, verilog_seconds = convert(params, plan, buckets=buckets)
     name = name or f"network-{plan['rows']}x{plan['cols']}"
@@ -346,7 +346,7 @@ def run_verilator(params, plan, *, build_args=(), buckets=32, fresh=True, build_
     result_path.unlink(missing_ok=True)
     plan_path.write_text(json.dumps(dict(plan, result_path=str(result_path), buckets=buckets)))
     start = time.perf_counter()
-    run_tests(runner, build_dir, toplevel=HARNESS_TOP, test_module="tessera.sim.bench_network",
+    run_tests(runner, build_dir, toplevel=HARNESS_TOP, test_module="tessera.sim.bench.network",
               test_dir=build_dir, extra_env={PLAN_ENV: str(plan_path)})
     return {"verilog_seconds": verilog_seconds, "verilog_bytes": len(text),
             "build_seconds": build_seconds, "run_seconds": time.perf_counter() - start,

@@ -22,9 +22,9 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from ..hdl.params import resolve_params
-from ..hdl.sram import TileMemory
-from .fpga import DEFAULT_DEVICE, DEFAULT_PACKAGE, FPGA_TOOLS, synth_ecp5
+from ...hdl.params import resolve_params
+from ...hdl.sram import TileMemory
+from ..fpga import DEFAULT_DEVICE, DEFAULT_PACKAGE, FPGA_TOOLS, synth_ecp5
 
 __all__ = ["RegisteredBoundary", "bench_sram_fpga", "format_sram_report"]
 
@@ -79,7 +79,7 @@ def bench_sram_fpga(presets=("default", "wse"), *, build_root, device=DEFAULT_DE
         :func:`~tessera.sim.fpga.synth_ecp5`; ``memory`` holds ``data_width``, ``sram_bytes``,
         ``banks``, ``bank_words``.
     """
-    from .bench_router import machine_info, tool_versions
+    from .report import machine_info, tool_versions
 
     config = {"device": device, "package": package, "freq_constraint_mhz": freq_mhz,
               "seeds": list(seeds), "versions": tool_versions(FPGA_TOOLS),
@@ -109,7 +109,7 @@ def bench_sram_fpga(presets=("default", "wse"), *, build_root, device=DEFAULT_DE
 
 def format_sram_report(report):
     """The report of :func:`bench_sram_fpga` as a table, one column per preset."""
-    from .bench_router import environment_lines, format_table
+    from .report import environment_lines, format_table
     cfg = report["config"]
     designs = report["designs"]
     presets = list(designs)
