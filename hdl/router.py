@@ -305,7 +305,7 @@ class RouteTable(wiring.Component):
             for accept, outputs in LEGAL_OUTPUTS.items():
                 with m.Case(accept):
                     m.d.comb += legal.eq(sum(1 << int(d) for d in outputs))
-        allowed = (write.route.outputs & ~legal) == 0 if self._turn_rule else 1
+        allowed = (write.route.outputs & ~legal) == 0 if self._turn_rule else Const(1, 1)
         wp = entries.write_port()
         m.d.comb += [
             self.config.ready.eq(1),

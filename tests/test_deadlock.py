@@ -283,6 +283,7 @@ def test_ring_of_turn_breaking_routes_deadlocks_a_router_without_the_rule():
     # ...because every ring link's channel is full (ready is "not full"): each corner waits
     # for the next, round the ring.
     assert result["ring"] == [0] * 4
+    assert result["refused"] == [0] * 4, "a router without the rule refuses nothing"
 
 
 def test_the_router_refuses_the_ring_routes_so_the_ring_cannot_deadlock():
