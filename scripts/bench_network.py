@@ -38,6 +38,16 @@ def _load_list(text):
     return values
 
 
+def _share(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], not {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {text!r}")
+    return value
+
+
 def cmd_network(args, params_from_args):
     from ..sim.bench.network import (VERILATOR_VARIANTS, bench_network, format_network_report,
                                      plot_latency)
@@ -54,7 +64,7 @@ def cmd_network(args, params_from_args):
         params, simulator=args.simulator, patterns=args.patterns, loads=loads, cycles=cycles,
         warmup=warmup, packet_length=args.packet_length,
         build_args=VERILATOR_VARIANTS[args.verilator_variant], fresh=not args.reuse_build,
-        progress=_progress()), format_network_report, after=plot)
+        progress=_progress(), throttle=args.throttle), format_network_report, after=plot)
 
 
 def cmd_verilator(args, params_from_args):
@@ -72,7 +82,7 @@ def cmd_verilator(args, params_from_args):
 
 def register(benches, add_param_arguments, params_from_args, formatter):
     """Add ``network`` and ``verilator`` to ``benches`` (``tessera bench``'s subparsers)."""
-    from ..sim.bench.network import DEFAULT_LOADS, PATTERNS, VERILATOR_VARIANTS
+    from ..sim.bench.network import DEFAULT_LOADS, DEFAULT_THROTTLE, PATTERNS, VERILATOR_VARIANTS
     n = benches.add_parser(
         "network", formatter_class=formatter,
         help=timed_help("network", "mesh of routers: accepted throughput and latency "
@@ -80,7 +90,10 @@ def register(benches, add_param_arguments, params_from_args, formatter):
         description="Run a rows x cols mesh of routers with a hardware traffic source and "
                     "measuring sink on every RAMP (open-loop Bernoulli injection, addressed "
                     "packets carrying their generation cycle) and sweep the offered load for "
-                    "uniform random and transpose traffic. Prints zero-load latency against "
+                    "uniform random and transpose traffic, and for 'colors': in every row two "
+                    "colors west to east over the same links, one of them taken at its sink "
+                    "only --throttle of the cycles (with a channel per color the other keeps "
+                    "its rate; compare --color-channels 1). Prints zero-load latency against "
                     "hops (cycles per hop), and per load: offered and accepted throughput, "
                     "mean, 99th-percentile and maximum latency, with the saturation "
                     "throughput beside the bisection bound 4/k and the busiest-channel bound "
@@ -99,6 +112,9 @@ def register(benches, add_param_arguments, params_from_args, formatter):
                    help="cycles before each window")
     n.add_argument("--packet-length", type=_positive_int, default=1, metavar="WAVELETS",
                    help="wavelets per packet (1: single-wavelet packets)")
+    n.add_argument("--throttle", type=_share, default=DEFAULT_THROTTLE, metavar="SHARE",
+                   help="colors pattern: share of cycles in which a sink takes the throttled "
+                        "color")
     n.add_argument("--verilator-variant", choices=list(VERILATOR_VARIANTS), default="plain",
                    help="extra Verilator arguments: " + "; ".join(
                        f"{k}: {' '.join(v) or '(none)'}"

@@ -20,19 +20,29 @@ addressed packet of ``packet_length`` wavelets, X then Y, to a destination chose
 - ``UNIFORM`` (0): uniform over all nodes (itself included), from a second xorshift32 per node
   (``x = (r * cols) >> 8`` of one byte: exact when ``cols`` and ``rows`` are powers of two);
 - ``TRANSPOSE`` (1): ``(x, y) -> (y, x)`` (square meshes; diagonal nodes send to themselves);
-- ``FIXED`` (2): every node sends to ``(fixed_x, fixed_y)``.
+- ``FIXED`` (2): every node sends to ``(fixed_x, fixed_y)``;
+- ``COLORS`` (3): two colors share every link of a row, one of them congested. Instead of
+  packets, the west-end node of each row sends colored wavelets of :data:`FREE_COLOR` and
+  :data:`THROTTLED_COLOR`, each at ``rate`` (a source queue each), east along its row to the
+  east-end node's RAMP (the harness writes these routes into every router after reset). The
+  east-end sink takes the throttled color only in cycles where its own xorshift32 draw is below
+  ``throttle`` (``throttle / 65536`` of the cycles), the free color always. With a channel per
+  color the free color should not notice; sharing a channel, it waits behind the throttled one.
 
 The head's header carries the destination and, in ``info``, the generation cycle stamp
 (``stamp_bits`` = ``min(16, data_width - 2 * coord_bits)`` bits; latencies are modulo
 ``2**stamp_bits``); body wavelets carry the stamp in their data.
 
-Sinks. Every RAMP output is always ready. When a packet's last wavelet leaves the destination
-router, latency = that cycle minus the generation stamp: it includes time in the source queue.
+Sinks. Every RAMP output is always ready (but for the throttled color of ``COLORS``). When a
+packet's last wavelet leaves the destination router, latency = that cycle minus the generation
+stamp: it includes time in the source queue. (A colored wavelet is a packet of one; its data
+is the stamp.)
 
 Counters (``counter_width`` bits, per node, zeroed by ``clear``, counting only while
 ``measure`` is high): ``generated`` and ``dropped`` packets at the source, ``injected`` packets
 (tail accepted by the router), ``received`` packets at the sink, ``latency_sum``,
-``latency_max``, ``misdelivered`` heads (header coordinates not the sink's own), and a latency
+``latency_max``, ``misdelivered`` heads (header coordinates not the sink's own; addressed
+packets only), ``received_throttled`` (wavelets of the throttled color), and a latency
 histogram (a small memory per node, read one bucket at a time through ``hist_addr``/``hist``,
 never cleared) of ``hist_buckets`` buckets of width ``2**hist_shift`` cycles, the last one
 open-ended. ``cycles`` counts measured cycles.
@@ -43,21 +53,28 @@ from amaranth.lib import enum, fifo, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..hdl.link import all_channels, transferred
+from ..hdl.link import all_channels, transferred, wavelet_channel
 from ..hdl.router import Router
 from ..hdl.mesh import MESH_DIRECTIONS, OPPOSITE, step
 from ..hdl.wavelet import Direction
 
-__all__ = ["NetworkHarness", "TrafficPattern", "node_seed", "router_verilog", "RATE_ONE"]
+__all__ = ["NetworkHarness", "TrafficPattern", "node_seed", "router_verilog", "RATE_ONE",
+           "FREE_COLOR", "THROTTLED_COLOR"]
 
 # ``rate`` that makes every cycle generate a packet (rate is compared against 16 random bits).
 RATE_ONE = 1 << 16
+
+# The two colors of :attr:`TrafficPattern.COLORS` (in different channels unless the parameters
+# give the colors a single shared one).
+FREE_COLOR = 1
+THROTTLED_COLOR = 2
 
 class TrafficPattern(enum.Enum, shape=2):
     """How a source picks each packet's destination."""
     UNIFORM = 0
     TRANSPOSE = 1
     FIXED = 2
+    COLORS = 3
 
 
 def node_seed(index, salt):
@@ -114,6 +131,9 @@ class NetworkHarness(wiring.Component):
         Bit ``k`` (node ``k = y * cols + x``): the node's source generates packets.
     force : ``In(1)``
         Enabled sources generate a packet this cycle whatever ``rate`` says.
+    throttle : ``In(17)``
+        :attr:`TrafficPattern.COLORS`: share of cycles, times 65536, in which an east-end sink
+        takes the throttled color.
     measure : ``In(1)``
         Counters count while high.
     clear : ``In(1)``
@@ -122,7 +142,8 @@ class NetworkHarness(wiring.Component):
         Histogram bucket width is ``2**hist_shift`` cycles.
     cycles : ``Out(counter_width)``
         Cycles with ``measure`` high since ``clear``.
-    generated, dropped, injected, received, latency_sum, latency_max, misdelivered :
+    generated, dropped, injected, received, latency_sum, latency_max, misdelivered, \
+    received_throttled :
         ``Out(counter_width).array(rows * cols)``, per node as described above.
     hist_addr : ``In(range(hist_buckets))``
         Histogram bucket shown on ``hist``.
@@ -169,6 +190,7 @@ class NetworkHarness(wiring.Component):
             "fixed_y": In(params.coord_bits),
             "node_enable": In(n),
             "force": In(1),
+            "throttle": In(17),
             "measure": In(1),
             "clear": In(1),
             "hist_shift": In(4),
@@ -180,6 +202,7 @@ class NetworkHarness(wiring.Component):
             "latency_sum": Out(w).array(n),
             "latency_max": Out(w).array(n),
             "misdelivered": Out(w).array(n),
+            "received_throttled": Out(w).array(n),
             "hist_addr": In(range(hist_buckets)),
             "hist": Out(w).array(n),
             "backlog": Out(1),
@@ -247,6 +270,28 @@ class NetworkHarness(wiring.Component):
                 else:
                     m.d.comb += router.out[d].ready.eq(all_channels(p))
 
+        # The routes of the COLORS pattern, written into every router in the first two cycles
+        # after reset: both colors east along each row, into the east-end node's RAMP.
+        colors = Signal()
+        m.d.comb += colors.eq(self.pattern == TrafficPattern.COLORS)
+        free_channel = wavelet_channel(p, addressed=False, color=FREE_COLOR)
+        throttled_channel = wavelet_channel(p, addressed=False, color=THROTTLED_COLOR)
+        for (x, y), router in routers.items():
+            if THROTTLED_COLOR >= p.num_colors:
+                break       # too few colors for the pattern (network_plan refuses it)
+            written = Signal(range(3), name=f"routes_written_{x}_{y}")
+            with m.If(written != 2):
+                m.d.comb += [
+                    router.config.valid.eq(1),
+                    router.config.payload.color.eq(Mux(written == 0, FREE_COLOR,
+                                                       THROTTLED_COLOR)),
+                    router.config.payload.route.accept.eq(
+                        Direction.RAMP if x == 0 else Direction.WEST),
+                    router.config.payload.route.outputs.eq(
+                        1 << (Direction.EAST if x < cols - 1 else Direction.RAMP)),
+                ]
+                m.d.sync += written.eq(written + 1)
+
         busy = []
         for k, (x, y) in enumerate(self.nodes):
             router = routers[(x, y)]
@@ -256,14 +301,34 @@ class NetworkHarness(wiring.Component):
             draw = Signal(32, init=node_seed(k, 1), name=f"draw_{x}_{y}")
             pick = Signal(32, init=node_seed(k, 2), name=f"pick_{x}_{y}")
             m.d.sync += draw.eq(_xorshift32(draw))
+            # COLORS: only a row's west-end node sends, its throttled color from `queue` and its
+            # free color from a queue of its own (one queue would put one behind the other).
+            west_end = x == 0
             generate = Signal(name=f"generate_{x}_{y}")
+            generate_free = Signal(name=f"generate_free_{x}_{y}")
             m.d.comb += [
-                generate.eq(self.node_enable[k] & (self.force | (draw[:16] < self.rate))),
+                generate.eq(self.node_enable[k] & (self.force | (draw[:16] < self.rate))
+                            & (~colors if not west_end else 1)),
                 queue.w_en.eq(generate),
                 queue.w_data.eq(now),
             ]
-            self._count(m, self.generated[k], generate)
-            self._count(m, self.dropped[k], generate & ~queue.w_rdy)
+            if west_end:
+                m.submodules[f"free_queue_{x}_{y}"] = free_queue = \
+                    fifo.SyncFIFO(width=sb, depth=self._source_depth)
+                draw_free = Signal(32, init=node_seed(k, 3), name=f"draw_free_{x}_{y}")
+                m.d.sync += draw_free.eq(_xorshift32(draw_free))
+                m.d.comb += [
+                    generate_free.eq(colors & self.node_enable[k]
+                                     & (self.force | (draw_free[:16] < self.rate))),
+                    free_queue.w_en.eq(generate_free),
+                    free_queue.w_data.eq(now),
+                ]
+                dropped_free = generate_free & ~free_queue.w_rdy
+            else:
+                dropped_free = 0
+            dropped = generate & ~queue.w_rdy
+            self._count(m, self.generated[k], generate | generate_free, generate + generate_free)
+            self._count(m, self.dropped[k], dropped | dropped_free, dropped + dropped_free)
 
             dest_x, dest_y = Signal(cb, name=f"dest_x_{x}_{y}"), Signal(cb, name=f"dest_y_{x}_{y}")
             with m.Switch(self.pattern):
@@ -277,17 +342,34 @@ class NetworkHarness(wiring.Component):
 
             ramp_in = router.inp[Direction.RAMP]
             beat = Signal(range(max(length, 2)), name=f"beat_{x}_{y}")
-            head, last = beat == 0, beat == length - 1
-            stamp = queue.r_data
+            head, last = beat == 0, (beat == length - 1) | colors
+            send_free = Signal(name=f"send_free_{x}_{y}")
+            if west_end:
+                # The free color goes when its channel is ready and the throttled one cannot
+                # go, or in turn with it.
+                free_turn = Signal(name=f"free_turn_{x}_{y}")
+                m.d.comb += send_free.eq(
+                    colors & free_queue.r_rdy & ramp_in.ready[free_channel]
+                    & (free_turn | ~(queue.r_rdy & ramp_in.ready[throttled_channel])))
+                stamp = Mux(send_free, free_queue.r_data, queue.r_data)
+                m.d.comb += ramp_in.valid.eq(queue.r_rdy | send_free)
+            else:
+                stamp = queue.r_data
+                m.d.comb += ramp_in.valid.eq(queue.r_rdy)
             m.d.comb += [
-                ramp_in.valid.eq(queue.r_rdy),
-                ramp_in.payload.addressed.eq(1),
+                ramp_in.payload.addressed.eq(~colors),
+                ramp_in.payload.color.eq(Mux(colors, Mux(send_free, FREE_COLOR,
+                                                         THROTTLED_COLOR), 0)),
                 ramp_in.payload.last.eq(last),
-                ramp_in.payload.data.eq(Mux(head, Cat(dest_x, dest_y, stamp), stamp)),
+                ramp_in.payload.data.eq(Mux(head & ~colors, Cat(dest_x, dest_y, stamp), stamp)),
             ]
             sent = transferred(p, ramp_in)
             with m.If(sent):
-                with m.If(last):
+                with m.If(colors):
+                    if west_end:    # (the other nodes send nothing in COLORS)
+                        m.d.comb += [free_queue.r_en.eq(send_free), queue.r_en.eq(~send_free)]
+                        m.d.sync += free_turn.eq(~send_free)
+                with m.Elif(last):
                     m.d.sync += [beat.eq(0), pick.eq(_xorshift32(pick))]
                     m.d.comb += queue.r_en.eq(1)
                 with m.Else():
@@ -296,13 +378,24 @@ class NetworkHarness(wiring.Component):
 
             # -- sink ---------------------------------------------------------------------
             ramp_out = router.out[Direction.RAMP]
-            m.d.comb += ramp_out.ready.eq(all_channels(p))
+            if x == cols - 1:
+                # The east-end sink takes the throttled color of COLORS only now and then.
+                slow = Signal(32, init=node_seed(k, 4), name=f"slow_{x}_{y}")
+                m.d.sync += slow.eq(_xorshift32(slow))
+                refuse = colors & (slow[:16] >= self.throttle)
+                m.d.comb += ramp_out.ready.eq(
+                    all_channels(p) & ~Mux(refuse, 1 << throttled_channel, 0))
+            else:
+                m.d.comb += ramp_out.ready.eq(all_channels(p))
             got = ramp_out.valid
             data = ramp_out.payload.data
             in_packet = Signal(name=f"in_packet_{x}_{y}")
             with m.If(got):
                 m.d.sync += in_packet.eq(~ramp_out.payload.last)
-            got_head = got & ~in_packet
+            got_head = got & ~in_packet & ramp_out.payload.addressed
+            self._count(m, self.received_throttled[k],
+                        got & ~ramp_out.payload.addressed
+                        & (ramp_out.payload.color == THROTTLED_COLOR))
             wrong = (data[:cb] != x) | (data[cb:2 * cb] != y)
             self._count(m, self.misdelivered[k], got_head & wrong)
 
@@ -335,7 +428,7 @@ class NetworkHarness(wiring.Component):
                 show.addr.eq(self.hist_addr),
                 self.hist[k].eq(show.data),
             ]
-            busy.append(queue.r_rdy)
+            busy.append(queue.r_rdy | (free_queue.r_rdy if west_end else 0))
 
         # Packets in flight: every one injected minus every one delivered, over the whole mesh
         # (counted always, not only while measuring, so a drain can wait for zero).

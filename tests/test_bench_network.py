@@ -118,3 +118,32 @@ def test_register_adds_subcommands():
     assert args.shapes == [(4, 4), (8, 8)] and args.variants == ["no-inline"]
     help_text = benches.choices["network"].format_help()
     assert re.search(r"4/k", help_text)
+
+
+@pytest.mark.parametrize("color_channels, free_keeps_up", [(8, True), (1, False)])
+def test_colors_a_throttled_color_stops_another_only_when_they_share_a_channel(
+        color_channels, free_keeps_up):
+    params = resolve_params("default", overrides=dict(rows=1, cols=3,
+                                                      color_channels=color_channels))
+    plan = network_plan(params, patterns=("colors",), loads=(0.3,), cycles=600, warmup=200,
+                        zero_load=False, throttle=0.125)
+    result = summarise(plan, run_amaranth(params, plan)["result"])["patterns"]["colors"]
+    point = result["points"][0]
+    assert point["offered"] == pytest.approx(0.3, abs=0.05)
+    # The throttled color gets no more than its sink takes, whatever the channels.
+    assert point["throttled_accepted"] <= 0.125 + 0.03
+    if free_keeps_up:
+        # Its own channel: the free color is delivered as offered, beside the congestion.
+        assert point["free_accepted"] >= 0.95 * point["offered"]
+    else:
+        # One shared channel: it waits behind the throttled color's wavelets.
+        assert point["free_accepted"] < 0.5 * point["offered"]
+    assert point["misdelivered"] == 0
+    drain = result["drain"]
+    assert drain["backlog"] == 0 and drain["injected"] == drain["received"] > 0
+
+
+def test_colors_pattern_needs_columns_and_colors():
+    with pytest.raises(ValueError, match=r"^The colors pattern needs at least 2 columns and 3 "
+                                         r"colors, not 1 columns and num_colors=8$"):
+        network_plan(_params(2, 1), patterns=("colors",))

@@ -17,6 +17,12 @@ sweep
     (delivered) counts, latency sum, maximum and histogram. After the last load of a pattern the
     sources stop and the mesh drains; everything injected must have been delivered.
 
+The ``colors`` pattern (:attr:`~tessera.sim.network_harness.TrafficPattern.COLORS`) is not
+addressed traffic: in every row two colors run west to east over the same links, the
+*throttled* one taken at its sink only ``throttle`` of the cycles, the *free* one always; the
+load is per color and row, and the figure that matters is the free color's accepted throughput
+(with a channel per color it should not notice the throttled one).
+
 :func:`bench_network` and :func:`bench_verilator` run them and return dicts; the ``format_*``
 functions print them, and :func:`plot_latency` draws latency against load (matplotlib, Agg).
 """
@@ -27,11 +33,12 @@ import shutil
 import time
 from pathlib import Path
 
-from ..network_harness import RATE_ONE, NetworkHarness, TrafficPattern, router_verilog
+from ..network_harness import (RATE_ONE, THROTTLED_COLOR, NetworkHarness, TrafficPattern,
+                               router_verilog)
 from .report import environment_lines, format_table, machine_info, tool_versions
 from .router import AmaranthBus, CocotbBus, start_clock_and_reset
 
-__all__ = ["HARNESS_TOP", "PATTERNS", "DEFAULT_LOADS", "VERILATOR_VARIANTS",
+__all__ = ["HARNESS_TOP", "PATTERNS", "DEFAULT_LOADS", "DEFAULT_THROTTLE", "VERILATOR_VARIANTS",
            "channel_load_bound", "network_plan", "run_plan", "run_amaranth", "run_verilator",
            "bench_network", "bench_verilator", "format_network_report",
            "format_verilator_report", "plot_latency", "percentile"]
@@ -39,7 +46,9 @@ __all__ = ["HARNESS_TOP", "PATTERNS", "DEFAULT_LOADS", "VERILATOR_VARIANTS",
 HARNESS_TOP = "tessera_network_harness"
 CLOCK_PERIOD_NS = 10
 PLAN_ENV = "TESSERA_NETWORK_BENCH_PLAN"
-PATTERNS = ("uniform", "transpose")
+PATTERNS = ("uniform", "transpose", "colors")
+# Share of cycles in which the colors pattern's sink takes the throttled color.
+DEFAULT_THROTTLE = 0.125
 # Offered loads of the sweep, flits per node per cycle.
 DEFAULT_LOADS = (0.05, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 # Cycles the drain at the end of a pattern may take before the run is declared stuck.
@@ -74,6 +83,8 @@ def _destinations(pattern, rows, cols, node):
         return [((dx, dy), 1 / (rows * cols)) for dy in range(rows) for dx in range(cols)]
     if pattern == "transpose":
         return [((y, x), 1.0)]
+    if pattern == "colors":     # two flows (colors) from each row's west end to its east end
+        return [((cols - 1, y), 2.0)] if x == 0 else []
     raise ValueError(f"Pattern must be one of {', '.join(PATTERNS)}, not {pattern!r}")
 
 
@@ -83,6 +94,7 @@ def channel_load_bound(pattern, rows, cols):
     Every node offers load 1 with the pattern's destinations; the busiest channel (a directed
     link, or an injection or ejection port) then carries ``L``; the bound is ``1 / L``. For
     uniform traffic on a ``k x k`` mesh (``k`` even) it is the bisection bound ``4 / k``.
+    For ``colors`` the load is per color and row: both colors share each link of the row, 1/2.
     """
     load = {}
     for y in range(rows):
@@ -112,11 +124,13 @@ def percentile(histogram, shift, q):
 
 
 def network_plan(params, *, patterns=PATTERNS, loads=DEFAULT_LOADS, cycles=10_000,
-                 warmup=2_000, packet_length=1, zero_load=True, timed_only=None):
+                 warmup=2_000, packet_length=1, zero_load=True, timed_only=None,
+                 throttle=DEFAULT_THROTTLE):
     """The plan (a JSON-able dict) that :func:`run_plan` follows.
 
     ``timed_only`` = ``(pattern, load)`` replaces the sweep with one point (for speed
-    measurements) and skips the zero-load phase.
+    measurements) and skips the zero-load phase. ``throttle``: share of cycles in which the
+    ``colors`` pattern's sinks take the throttled color.
     """
     for pattern in patterns:
         if pattern not in PATTERNS:
@@ -124,6 +138,12 @@ def network_plan(params, *, patterns=PATTERNS, loads=DEFAULT_LOADS, cycles=10_00
         if pattern == "transpose" and params.rows != params.cols:
             raise ValueError(f"The transpose pattern needs a square mesh, not "
                              f"{params.rows}x{params.cols}")
+        if pattern == "colors" and (params.cols < 2 or params.num_colors <= THROTTLED_COLOR):
+            raise ValueError(f"The colors pattern needs at least 2 columns and "
+                             f"{THROTTLED_COLOR + 1} colors, not {params.cols} columns and "
+                             f"num_colors={params.num_colors}")
+    if not 0 < throttle <= 1:
+        raise ValueError(f"Throttle must be in (0, 1] of the cycles, not {throttle}")
     for load in loads:
         if not 0 < load <= 1:
             raise ValueError(f"Offered load must be in (0, 1] flits/node/cycle, not {load}")
@@ -139,6 +159,7 @@ def network_plan(params, *, patterns=PATTERNS, loads=DEFAULT_LOADS, cycles=10_00
                       for d in range(hops + 1)] if zero_load else [],
         "zero_load_wait": hops + 4 * packet_length + 32,
         "sweep": sweep,
+        "throttle": throttle,
         "drain_limit": DRAIN_LIMIT,
     }
 
@@ -177,7 +198,7 @@ async def _measure(bus, plan, n, buckets, load, shift, previous):
     point = {"load": load, "hist_shift": shift, "seconds": seconds,
              "cycles": bus.get("cycles")}
     for name in ("generated", "dropped", "injected", "received", "latency_sum",
-                 "misdelivered"):
+                 "misdelivered", "received_throttled"):
         point[name] = sum(_read(bus, name, n))
     point["latency_max"] = max(_read(bus, "latency_max", n))
     histogram = await _read_histogram(bus, n, buckets)
@@ -229,14 +250,17 @@ async def run_plan(bus, plan, *, buckets, hist_shift_max=8):
         bus.set("measure", 0)
 
     all_nodes = (1 << n) - 1
+    bus.set("throttle", round(plan.get("throttle", DEFAULT_THROTTLE) * RATE_ONE))
     for pattern, loads in plan["sweep"].items():
         bus.set("pattern", getattr(TrafficPattern, pattern.upper()).value)
+        # A colored wavelet is a packet of one.
+        length = 1 if pattern == "colors" else plan["packet_length"]
         points = []
         shift = 0
         previous = await _read_histogram(bus, n, buckets)
         for load in loads:
             bus.set("hist_shift", shift)
-            bus.set("rate", _rate(load, plan["packet_length"]))
+            bus.set("rate", _rate(load, length))
             bus.set("node_enable", all_nodes)
             bus.set("measure", 0)
             await bus.tick(plan["warmup"])
@@ -368,10 +392,13 @@ if cocotb is not None:
         Path(plan["result_path"]).write_text(json.dumps(result))
 
 
-def _summarise_point(point, plan, buckets):
+def _summarise_point(point, plan, buckets, pattern):
     nodes, cycles, length = plan["nodes"], point["cycles"], plan["packet_length"]
     rate = lambda packets: packets * length / (nodes * cycles) if cycles else 0.0
+    if pattern == "colors":     # per color and row, colored wavelets
+        rate = lambda packets: packets / (2 * plan["rows"] * cycles) if cycles else 0.0
     received = point["received"]
+    throttled = point.get("received_throttled", 0)
     p99 = percentile(point["hist"], point["hist_shift"], 0.99)
     overflow = (point["hist"][-1] and p99 is not None
                 and p99 >= (buckets - 1) << point["hist_shift"])
@@ -387,6 +414,9 @@ def _summarise_point(point, plan, buckets):
         "p99_resolution": 1 << point["hist_shift"],
         "max_latency": point["latency_max"],
         "misdelivered": point["misdelivered"],
+        # colors: each color's accepted throughput per row (the two halves of `accepted`)
+        "free_accepted": 2 * rate(received - throttled) if pattern == "colors" else None,
+        "throttled_accepted": 2 * rate(throttled) if pattern == "colors" else None,
         "packets": received,
         "cycles": cycles,
         "cycles_per_second": cycles / point["seconds"] if point["seconds"] else None,
@@ -408,17 +438,26 @@ def summarise(plan, result, buckets=32):
     patterns = {}
     k = max(plan["rows"], plan["cols"])
     for pattern, raw in result["sweep"].items():
-        points = [_summarise_point(p, plan, buckets) for p in raw["points"]]
-        patterns[pattern] = {
-            "points": points,
+        points = [_summarise_point(p, plan, buckets, pattern) for p in raw["points"]]
+        if pattern == "colors":
+            # The free color's saturation: the highest load it still got in full (the
+            # throttled color's sources drop by design).
+            saturation = max([p["offered"] for p in points
+                              if p["free_accepted"] >= 0.98 * p["offered"]], default=0.0)
+        else:
             # Saturation: the highest offered load the mesh still accepted in full (under 1 %
             # dropped at the sources, accepted within 2 % of offered). Beyond it, nodes whose
             # paths avoid the busiest channels keep delivering, so the mean accepted
             # throughput can exceed the channel bound: that is the peak, reported apart.
-            "saturation": max([p["offered"] for p in points
-                               if p["dropped_fraction"] < 0.01
-                               and p["accepted"] >= 0.98 * p["offered"]], default=0.0),
+            saturation = max([p["offered"] for p in points
+                              if p["dropped_fraction"] < 0.01
+                              and p["accepted"] >= 0.98 * p["offered"]], default=0.0)
+        patterns[pattern] = {
+            "points": points,
+            "saturation": saturation,
             "peak_accepted": max(p["accepted"] for p in points),
+            "free_peak": (max(p["free_accepted"] for p in points)
+                          if pattern == "colors" else None),
             "channel_bound": channel_load_bound(pattern, plan["rows"], plan["cols"]),
             "bisection_bound": 4 / k,
             "drain": raw["drain"],
@@ -428,7 +467,8 @@ def summarise(plan, result, buckets=32):
 
 def bench_network(params, *, simulator="verilator", patterns=PATTERNS, loads=DEFAULT_LOADS,
                   cycles=10_000, warmup=2_000, packet_length=1, build_args=("-fno-inline",),
-                  buckets=32, fresh=True, build_root=None, progress=None):
+                  buckets=32, fresh=True, build_root=None, progress=None,
+                  throttle=DEFAULT_THROTTLE):
     """Latency and accepted throughput against offered load on ``params.rows x params.cols``.
 
     Parameters
@@ -441,6 +481,8 @@ def bench_network(params, *, simulator="verilator", patterns=PATTERNS, loads=DEF
         Measurement window and warm-up before it, per load.
     build_args : sequence of str
         Extra Verilator arguments.
+    throttle : float
+        Share of cycles in which the ``colors`` pattern's sinks take the throttled color.
 
     Returns
     -------
@@ -451,11 +493,12 @@ def bench_network(params, *, simulator="verilator", patterns=PATTERNS, loads=DEF
         raise ValueError(f"Simulator must be 'verilator' or 'amaranth', not {simulator!r}")
     say = progress or (lambda message: None)
     plan = network_plan(params, patterns=patterns, loads=loads, cycles=cycles, warmup=warmup,
-                        packet_length=packet_length)
+                        packet_length=packet_length, throttle=throttle)
     report = {"config": {"params": params.as_dict(), "simulator": simulator,
                          "plan": {k: plan[k] for k in ("rows", "cols", "packet_length",
                                                        "cycles", "warmup")},
                          "loads": sorted(loads), "patterns": list(patterns),
+                         "throttle": throttle,
                          "source_depth": 16, "hist_buckets": buckets,
                          "build_args": list(build_args) if simulator == "verilator" else None,
                          "versions": tool_versions(), "machine": machine_info()}}
@@ -528,6 +571,30 @@ def _config_lines(cfg):
             *environment_lines(cfg["versions"], cfg["machine"])]
 
 
+def _colors_lines(p, plan, cfg):
+    """The ``colors`` pattern's section of the report."""
+    throttle = cfg.get("throttle", DEFAULT_THROTTLE)
+    out = ["", f"colors: two colors west to east along every row over the same links; the "
+               f"sink takes the throttled color {throttle:g} of the cycles, the free one "
+               f"always (wavelets/cycle per color and row; latency in cycles, both colors)"]
+    rows = [[f"{q['load']:.3f}", f"{q['offered']:.4f}", f"{q['free_accepted']:.4f}",
+             f"{q['throttled_accepted']:.4f}", f"{100 * q['dropped_fraction']:.1f}%",
+             "-" if q["mean_latency"] is None else f"{q['mean_latency']:.2f}", q["packets"],
+             "-" if not q["cycles_per_second"] else f"{q['cycles_per_second']:.0f}"]
+            for q in p["points"]]
+    out.append(format_table(["load", "offered", "free accepted", "throttled accepted",
+                             "dropped", "mean", "wavelets", "sim cycles/s"], rows))
+    d = p["drain"]
+    out.append(f"free color: accepted in full up to {p['saturation']:.4f} per row, peak "
+               f"{p['free_peak']:.4f} (the link leaves it 1 - {throttle:g} = "
+               f"{1 - throttle:.4f} beside a throttled color held to its sink's rate)")
+    out.append(f"drain check: {d['injected']} wavelets injected, {d['received']} received, "
+               f"drained in {d['cycles']} cycles"
+               + ("" if d["injected"] == d["received"] and not d["backlog"]
+                  else "  ** NOT DRAINED **"))
+    return out
+
+
 def format_network_report(report):
     cfg, fig = report["config"], report["figures"]
     plan = cfg["plan"]
@@ -548,6 +615,9 @@ def format_network_report(report):
         out.append(f"fit: {fig['per_hop']['cycles_per_hop']:.3f} cycles per hop + "
                    f"{fig['per_hop']['intercept']:.2f} cycles fixed")
     for pattern, p in fig["patterns"].items():
+        if pattern == "colors":
+            out += _colors_lines(p, plan, cfg)
+            continue
         out += ["", f"{pattern}: accepted throughput and latency against offered load "
                     f"(flits/node/cycle; latency in cycles)"]
         rows = []
@@ -609,7 +679,8 @@ def format_verilator_report(report):
 
 
 def plot_latency(report, path):
-    """Mean and 99th-percentile latency against offered load, one line pair per pattern."""
+    """Mean and 99th-percentile latency against offered load, one line pair per pattern, and
+    accepted against offered throughput (for ``colors``, each color's, per row)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -622,8 +693,16 @@ def plot_latency(report, path):
         ax.plot(loads, [q["p99_latency"] for q in pts], "s--", color=line.get_color(),
                 label=f"{pattern} p99")
         ax.axvline(p["channel_bound"], color=line.get_color(), lw=0.8, ls=":")
-        ax2.plot([q["offered"] for q in p["points"]], [q["accepted"] for q in p["points"]],
-                 "o-", color=line.get_color(), label=pattern)
+        if pattern == "colors":     # per color and row: the free color is the figure
+            ax2.plot([q["offered"] for q in p["points"]],
+                     [q["free_accepted"] for q in p["points"]], "o-", color=line.get_color(),
+                     label="colors: free color")
+            ax2.plot([q["offered"] for q in p["points"]],
+                     [q["throttled_accepted"] for q in p["points"]], "x:",
+                     color=line.get_color(), label="colors: throttled color")
+        else:
+            ax2.plot([q["offered"] for q in p["points"]], [q["accepted"] for q in p["points"]],
+                     "o-", color=line.get_color(), label=pattern)
     k = max(plan["rows"], plan["cols"])
     ax.set_xlabel("offered load (flits/node/cycle)")
     ax.set_ylabel("latency (cycles)")
