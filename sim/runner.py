@@ -8,6 +8,8 @@ four-state simulator, runs the same testbenches on small designs to catch Verilo
 two-state simulator forgives (X that Verilator turns into 0).
 """
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import sys
@@ -16,8 +18,8 @@ from pathlib import Path
 from .. import testbenches as _testbenches_package
 from .verilator import BUILD_ARGS, setup_verilator
 
-__all__ = ["TESTBENCHES", "BUILD_ROOT", "SIMULATORS", "build", "run_tests", "run_testbench",
-           "failure_report", "CocotbFailure", "IcarusMissing"]
+__all__ = ["TESTBENCHES", "BUILD_ROOT", "SIMULATORS", "build", "build_dir_lock", "run_tests",
+           "run_testbench", "failure_report", "CocotbFailure", "IcarusMissing"]
 
 # The cocotb testbenches, one folder per design (``router``, ``fabric``): installed as the
 # package ``tessera.testbenches``, so found the same way from a checkout or a wheel.
@@ -79,15 +81,30 @@ def build(name, verilog, *, toplevel, build_args=(), waves=False, build_root=Non
         if not control.exists() or control.read_text() != text:
             control.write_text(text)
         sources.insert(0, control)
-    runner.build(
-        sources=sources,
-        hdl_toplevel=toplevel,
-        build_dir=build_dir,
-        build_args=args,
-        waves=waves,
-        log_file=build_dir / "build.log",
-    )
+    with build_dir_lock(build_dir):
+        runner.build(
+            sources=sources,
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            build_args=args,
+            waves=waves,
+            log_file=build_dir / "build.log",
+        )
     return runner, build_dir
+
+
+@contextlib.contextmanager
+def build_dir_lock(build_dir):
+    """Hold ``build_dir`` alone: parallel test workers (``pytest -n``) or two benchmarks that
+    build or run the same design take turns instead of racing ``make`` or overwriting each
+    other's results and logs (a lock file in the directory; released when the holder exits,
+    however it exits)."""
+    with open(Path(build_dir) / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _source_in_build_dir(name, verilog, toplevel, build_root, options):
@@ -116,9 +133,10 @@ def _build_icarus(name, verilog, *, toplevel, build_args, waves, build_root):
     build_dir, source = _source_in_build_dir(f"{name}-icarus", verilog, toplevel, build_root,
                                              repr(args) + repr(waves))
     runner = get_runner("icarus")
-    runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
-                 build_args=args, waves=waves, timescale=("1ns", "1ps"),
-                 log_file=build_dir / "build.log")
+    with build_dir_lock(build_dir):
+        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                     build_args=args, waves=waves, timescale=("1ns", "1ps"),
+                     log_file=build_dir / "build.log")
     return runner, build_dir
 
 
@@ -150,40 +168,42 @@ def run_tests(runner, build_dir, *, toplevel, test_module, test_dir, testcase=No
     test_dir = str(Path(test_dir).resolve())
     log = Path(build_dir) / f"{test_module}.log"
     results_xml = Path(build_dir).resolve() / f"results-{test_module}.xml"
-    # cocotb's runner hands the simulator PYTHONPATH = sys.path and lays os.environ over
-    # extra_env, so both are set here for the duration of the run and then restored.
-    results_xml.unlink(missing_ok=True)  # never read a previous run's results
-    saved_path = list(sys.path)
-    saved_env = {k: os.environ.get(k) for k in (extra_env or {})}
-    sys.path.insert(0, test_dir)
-    os.environ.update(extra_env or {})
-    try:
-        results = runner.test(
-            test_module=test_module,
-            hdl_toplevel=toplevel,
-            testcase=testcase,
-            build_dir=build_dir,
-            test_dir=build_dir,
-            waves=waves,
-            seed=seed,
-            results_xml=str(results_xml),
-            log_file=log,
-        )
-    except SystemExit as e:
-        # Under pytest the runner exits instead of returning when a test failed or the
-        # simulation died.
-        if not results_xml.exists():
-            raise CocotbFailure(f"simulation of {test_module} ended (status {e.code}) "
-                                f"without results (log: {log})") from None
-        results = results_xml
-    finally:
-        sys.path[:] = saved_path
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    total, failed = get_results(results)
+    # One run at a time per build directory (its results file and log are named per test
+    # module), until the results are read. cocotb's runner hands the simulator PYTHONPATH =
+    # sys.path and lays os.environ over extra_env, so both are set for the run and restored.
+    with build_dir_lock(build_dir):
+        saved_path = list(sys.path)
+        saved_env = {k: os.environ.get(k) for k in (extra_env or {})}
+        sys.path.insert(0, test_dir)
+        os.environ.update(extra_env or {})
+        try:
+            results_xml.unlink(missing_ok=True)  # never read a previous run's results
+            results = runner.test(
+                test_module=test_module,
+                hdl_toplevel=toplevel,
+                testcase=testcase,
+                build_dir=build_dir,
+                test_dir=build_dir,
+                waves=waves,
+                seed=seed,
+                results_xml=str(results_xml),
+                log_file=log,
+            )
+        except SystemExit as e:
+            # Under pytest the runner exits instead of returning when a test failed or the
+            # simulation died.
+            if not results_xml.exists():
+                raise CocotbFailure(f"simulation of {test_module} ended (status {e.code}) "
+                                    f"without results (log: {log})") from None
+            results = results_xml
+        finally:
+            sys.path[:] = saved_path
+            for k, v in saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        total, failed = get_results(results)
     if failed or total == 0:
         raise CocotbFailure(f"{failed} of {total} cocotb tests failed in {test_module} "
                             f"(log: {log})")
