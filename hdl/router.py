@@ -27,8 +27,8 @@ from .routing import FEEDS, LEGAL_OUTPUTS
 from .wavelet import (NUM_PORTS, Direction, header_layout, route_layout, route_write_layout,
                       wavelet_layout)
 
-__all__ = ["ChannelQueues", "RouteCompute", "RouteTable", "RoundRobinArbiter", "Crossbar",
-           "Router"]
+__all__ = ["ChannelQueues", "RouteCompute", "RouteTable", "RoundRobinArbiter", "PacketLock",
+           "Crossbar", "Router"]
 
 
 def _one_hot_or(select, values):
@@ -377,6 +377,43 @@ class RoundRobinArbiter(wiring.Component):
         return m
 
 
+class PacketLock(wiring.Component):
+    """Keeps addressed packets whole on a link that ``n`` sources share.
+
+    Per addressed channel (:class:`~.link.Channel`: requests, replies), the source whose packet
+    holds the link, from its head until its ``last`` wavelet has left; colored wavelets need no
+    lock. The router has one per output, the tile's merge one for its RAMP input.
+
+    Members
+    -------
+    sent : ``In(1)``
+        ``wavelet`` leaves on the link this cycle.
+    wavelet : ``In(wavelet_layout)``
+    source : ``In(n)``
+        One-hot: the source it came from.
+    allowed : ``Out(n).array(len(Channel))``
+        Entry ``a``, bit ``k``: source ``k`` may send an addressed wavelet of channel ``a`` now
+        (no packet holds the channel, or the one that does is ``k``'s).
+    """
+
+    def __init__(self, params, n):
+        super().__init__({
+            "sent": In(1),
+            "wavelet": In(wavelet_layout(params)),
+            "source": In(n),
+            "allowed": Out(n).array(len(Channel)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for a in Channel:
+            owner = Signal.like(self.source, name=f"owner_{a.name.lower()}")   # zero: free
+            m.d.comb += self.allowed[a].eq(Mux(owner.any(), owner, (1 << len(owner)) - 1))
+            with m.If(self.sent & self.wavelet.addressed & (self.wavelet.ctrl == a)):
+                m.d.sync += owner.eq(Mux(self.wavelet.last, 0, self.source))
+        return m
+
+
 def _mux_tree(index, values):
     """``values[index]`` as a tree of 2:1 muxes on the bits of ``index`` (an index beyond the
     values gives one of them)."""
@@ -524,8 +561,9 @@ class Router(wiring.Component):
 
         # An addressed packet holds its output's addressed channel from head to last, so the
         # packet stays whole on the link; colored wavelets need no lock.
-        owner = [[Signal(NUM_PORTS, name=f"owner_{o.name.lower()}_{a.name.lower()}")
-                  for a in Channel] for o in Direction]
+        locks = [PacketLock(p, NUM_PORTS) for o in Direction]
+        for o in Direction:
+            m.submodules[f"lock_{o.name.lower()}"] = locks[o]
 
         # Per input: each channel's head may go to output o now if it still needs o, the
         # receiver has its channel ready there, and no other input's packet holds it. The input
@@ -543,9 +581,7 @@ class Router(wiring.Component):
                     if o not in legal_outputs[i]:
                         open_outputs.append(Const(0, 1))    # a turn never built
                         continue
-                    lock_ok = 1
-                    if c < len(Channel):
-                        lock_ok = (owner[o][c] == 0) | owner[o][c][i]
+                    lock_ok = locks[o].allowed[c][i] if c < len(Channel) else 1
                     open_outputs.append(self.out[o].ready[c] & lock_ok)
                 can_c = Signal(NUM_PORTS, name=f"can_{i.name.lower()}_{c}")
                 m.d.comb += can_c.eq(wants & Cat(open_outputs))
@@ -595,10 +631,9 @@ class Router(wiring.Component):
             ]
             for k, i in enumerate(sources):
                 m.d.comb += delivered[i][o].eq(arbiter.grant[k])
-            wavelet = link.payload
-            with m.If(link.valid & wavelet.addressed):
-                for a in Channel:
-                    with m.If(wavelet.ctrl == a):
-                        m.d.sync += owner[o][a].eq(
-                            Mux(wavelet.last, 0, Cat(delivered[i][o] for i in Direction)))
+            m.d.comb += [
+                locks[o].sent.eq(link.valid),
+                locks[o].wavelet.eq(link.payload),
+                locks[o].source.eq(Cat(delivered[i][o] for i in Direction)),
+            ]
         return m

@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from .mesh import MESH_DIRECTIONS, link_name
 from .link import Channel, all_channels, channel_of, link_signature, transferred
-from .router import RoundRobinArbiter, Router
+from .router import PacketLock, RoundRobinArbiter, Router
 from .sram import MemoryPortSignature, TileMemory
 from .wavelet import Direction, header_layout, route_write_layout, wavelet_layout, wavelet_stream
 
@@ -137,14 +137,13 @@ class PacketMerge(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p, n = self._params, self._n
-        # Per addressed channel, the source whose packet holds it (one-hot; zero: free).
-        owner = [Signal(n, name=f"owner_{a.name.lower()}") for a in Channel]
+        m.submodules.lock = lock = PacketLock(p, n)
         m.submodules.arbiter = arbiter = RoundRobinArbiter(n)
         eligible = []
         for k in range(n):
             w = self.sources[k].payload
             channel = channel_of(p, w)
-            lock_ok = Mux(w.addressed, Array((o == 0) | o[k] for o in owner)[w.ctrl], 1)
+            lock_ok = Mux(w.addressed, Array(lock.allowed[a][k] for a in Channel)[w.ctrl], 1)
             eligible.append(self.sources[k].valid & self.out.ready.bit_select(channel, 1)
                             & lock_ok)
         picked = Signal(wavelet_layout(p))
@@ -157,11 +156,10 @@ class PacketMerge(wiring.Component):
             arbiter.advance.eq(1),
             self.out.valid.eq(arbiter.grant.any()),
             self.out.payload.eq(picked),
+            lock.sent.eq(self.out.valid),
+            lock.wavelet.eq(picked),
+            lock.source.eq(arbiter.grant),
         ]
-        with m.If(self.out.valid & picked.addressed):
-            for a in Channel:
-                with m.If(picked.ctrl == a):
-                    m.d.sync += owner[a].eq(Mux(picked.last, 0, arbiter.grant))
         return m
 
 

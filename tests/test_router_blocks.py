@@ -13,8 +13,8 @@ import pytest
 from amaranth.hdl import unsigned
 
 from tessera.hdl.params import resolve_params
-from tessera.hdl.router import (ChannelQueues, Crossbar, RoundRobinArbiter, RouteCompute, Router,
-                                RouteTable)
+from tessera.hdl.router import (ChannelQueues, Crossbar, PacketLock, RoundRobinArbiter,
+                                RouteCompute, Router, RouteTable)
 from tessera.hdl.routing import FEEDS, LEGAL_OUTPUTS, Route, RouteError
 from tessera.hdl.link import Channel, num_channels, wavelet_channel
 from tessera.hdl.wavelet import NUM_PORTS, Direction
@@ -378,6 +378,39 @@ def test_route_table_looks_up_per_input_and_beyond_num_colors_is_unrouted():
                 expected = ((0, mask([Direction(color % 5)])) if color < PARAMS.num_colors
                             else (0, 0))
                 assert _table_entry(ctx, dut, port, color) == expected, (port, color)
+    simulate(dut, testbench)
+
+
+# --- PacketLock ---------------------------------------------------------------------------------
+
+def test_packet_lock_holds_a_channel_from_head_to_last_for_its_source_only():
+    dut = PacketLock(PARAMS, 3)
+    everyone = 0b111
+
+    async def testbench(ctx):
+        def send(source, wavelet):
+            ctx.set(dut.sent, 1)
+            ctx.set(dut.source, 1 << source)
+            put(ctx, dut.wavelet, CODEC.pack(wavelet))
+
+        assert [ctx.get(dut.allowed[a]) for a in Channel] == [everyone] * 2
+        head, body, tail = CODEC.packet(1, 0, [5, 6])
+        send(2, head)                           # source 2 starts a request packet
+        await ctx.tick()
+        assert ctx.get(dut.allowed[Channel.REQUEST]) == 0b100, "only source 2 until its last"
+        assert ctx.get(dut.allowed[Channel.REPLY]) == everyone, "the other kind is free"
+        send(0, Wavelet(data=9, color=3))       # a colored wavelet between: no lock
+        await ctx.tick()
+        assert ctx.get(dut.allowed[Channel.REQUEST]) == 0b100
+        send(2, body)
+        await ctx.tick()
+        assert ctx.get(dut.allowed[Channel.REQUEST]) == 0b100
+        ctx.set(dut.sent, 0)                    # a pause inside the packet keeps the lock
+        await ctx.tick()
+        assert ctx.get(dut.allowed[Channel.REQUEST]) == 0b100
+        send(2, tail)
+        await ctx.tick()
+        assert ctx.get(dut.allowed[Channel.REQUEST]) == everyone, "free after the last"
     simulate(dut, testbench)
 
 
