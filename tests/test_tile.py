@@ -126,7 +126,6 @@ class Ports:
         return word if name in self.raw else CODEC.unpack(word)
 
     async def cycle(self, ctx):
-        self._ctx_ready = lambda port: ctx.get(port.ready)
         for name, port in self.sources.items():
             queue = self.to_send[name]
             # Pauses only between wavelets: once offered, a wavelet stays until taken.
@@ -141,24 +140,25 @@ class Ports:
                                     if self.rng.random() < prob)
                     & self.ready_mask.get(name, -1) & (2 ** len(port.ready) - 1))
         for name, port in self.sources.items():
-            if ctx.get(port.valid) and self._moves(name, port, ctx.get(port.payload.as_value())):
+            if ctx.get(port.valid) and self._moves(ctx, name, port,
+                                                   ctx.get(port.payload.as_value())):
                 self.to_send[name].popleft()
                 self.offered[name] = False
         for name, port in self.sinks.items():
             valid = ctx.get(port.valid)
             payload = ctx.get(port.payload.as_value())
-            ready = self._moves(name, port, payload)
+            ready = self._moves(ctx, name, port, payload)
             self.trace[name].append((valid, ready, payload))
             if valid and ready:
                 self.received[name].append(self._unpack(name, payload))
         self.cycles += 1
         await ctx.tick()
 
-    def _moves(self, name, port, payload):
+    def _moves(self, ctx, name, port, payload):
         """Whether ``port`` takes ``payload`` this cycle (as far as its ``ready`` says)."""
-        ready = self._ctx_ready
-        return ready(port) if len(port.ready) == 1 or name in self.raw else \
-            ready(port) >> _channel(CODEC.unpack(payload)) & 1
+        ready = ctx.get(port.ready)
+        return ready if len(port.ready) == 1 or name in self.raw else \
+            ready >> _channel(CODEC.unpack(payload)) & 1
 
     async def run_until(self, ctx, done, *, limit=2000):
         """Run cycles until ``done()`` (checked between cycles); fail after ``limit``."""
