@@ -483,7 +483,8 @@ class Router(wiring.Component):
         tile).
     misroutes : ``Out(16)``
         Wavelets discarded because they go nowhere from here (a colored one with no route for
-        its input, an addressed one whose step would break the turn rule; saturating).
+        its input, an addressed one whose step would break the turn rule; saturating). Each is
+        stored as it arrives and dropped, and counted, when it reaches its channel's head.
     route_refused : ``Out(1)``
         Sticky: a route write broke the turn rule and was refused.
 
@@ -524,7 +525,7 @@ class Router(wiring.Component):
         m.submodules.crossbar = crossbar = Crossbar(p, feeds=feeds)
 
         # Arrival: each wavelet's outputs are decided as it enters, and stored with it.
-        queues, misroutes = [], []
+        queues = []
         for i in Direction:
             link = self.inp[i]
             route = RouteCompute(p, port=i, legal_outputs=legal_outputs)
@@ -543,21 +544,16 @@ class Router(wiring.Component):
                 route.route_valid.eq(link.payload.color < p.num_colors),
                 route.x.eq(self.x),
                 route.y.eq(self.y),
-                # A misrouted wavelet (no outputs) is taken and dropped, not stored.
-                queue.w_valid.eq(arrive & route.outputs.any()),
+                # Every arriving wavelet is stored, a misrouted one (no outputs) too: it is
+                # dropped when it reaches its channel's head. So what a link delivers goes
+                # straight into the queue, and the route lookup is only on the path to the
+                # stored outputs, not to the write itself (between tiles, the longest path).
+                queue.w_valid.eq(arrive),
                 queue.w_channel.eq(channel_of(p, link.payload)),
                 queue.w_payload.eq(link.payload),
                 queue.w_tag.eq(route.outputs),
             ]
             queues.append(queue)
-            misroutes.append(route.misroute)
-
-        any_misroute = Signal(range(NUM_PORTS + 1))
-        m.d.comb += any_misroute.eq(sum(misroutes))
-        with m.If(self.misroutes + any_misroute < 2 ** 16):
-            m.d.sync += self.misroutes.eq(self.misroutes + any_misroute)
-        with m.Else():
-            m.d.sync += self.misroutes.eq(2 ** 16 - 1)
 
         # An addressed packet holds its output's addressed channel from head to last, so the
         # packet stays whole on the link; colored wavelets need no lock.
@@ -570,6 +566,7 @@ class Router(wiring.Component):
         # picks one such channel (round robin), and offers its head to the outputs it can take.
         offers = []         # offers[i][o]: input i's chosen head asks output o
         delivered = []      # delivered[i][o]: output o takes it this cycle
+        misroutes = []      # misroutes[i]: input i drops a misrouted head this cycle
         for i in Direction:
             queue = queues[i]
             sent = [Signal(NUM_PORTS, name=f"sent_{i.name.lower()}_{c}") for c in range(n_ch)]
@@ -586,9 +583,12 @@ class Router(wiring.Component):
                 can_c = Signal(NUM_PORTS, name=f"can_{i.name.lower()}_{c}")
                 m.d.comb += can_c.eq(wants & Cat(open_outputs))
                 can.append(can_c)
+            # A head with no outputs at all was misrouted: picking it drops it.
+            misrouted = [(queue.level[c] != 0) & (queue.head_tag[c] == 0) for c in range(n_ch)]
             pick = RoundRobinArbiter(n_ch)
             m.submodules[f"channels_{i.name.lower()}"] = pick
-            m.d.comb += pick.requests.eq(Cat(c.any() for c in can))
+            m.d.comb += pick.requests.eq(Cat(can_c.any() | misrouted_c
+                                             for can_c, misrouted_c in zip(can, misrouted)))
 
             # The chosen channel's index, offer and outputs still needed: AND-OR over the
             # one-hot grant (a priority chain of n_ch muxes would be longer and slower).
@@ -596,7 +596,9 @@ class Router(wiring.Component):
             offer = Signal(NUM_PORTS, name=f"offer_{i.name.lower()}")
             pending = Signal(NUM_PORTS, name=f"pending_{i.name.lower()}")
             taken = Signal(NUM_PORTS, name=f"delivered_{i.name.lower()}")
+            drop = Signal(name=f"drop_{i.name.lower()}")
             m.d.comb += [
+                drop.eq(_one_hot_or(pick.grant, misrouted)),
                 chosen.eq(_one_hot_or(pick.grant, [Const(c, range(n_ch)) for c in range(n_ch)])),
                 offer.eq(_one_hot_or(pick.grant, can)),
                 pending.eq(_one_hot_or(pick.grant, [queue.head_tag[c] & ~sent[c]
@@ -607,8 +609,8 @@ class Router(wiring.Component):
             done = taken.any() & ((pending & ~taken) == 0)
             m.d.comb += [
                 queue.select.eq(chosen),
-                queue.pop.eq(done),
-                pick.advance.eq(taken.any()),
+                queue.pop.eq(done | drop),
+                pick.advance.eq(taken.any() | drop),
                 crossbar.heads[i].eq(queue.head),
             ]
             for c in range(n_ch):
@@ -616,6 +618,14 @@ class Router(wiring.Component):
                     m.d.sync += sent[c].eq(Mux(done, 0, sent[c] | taken))
             offers.append(offer)
             delivered.append(taken)
+            misroutes.append(drop)
+
+        any_misroute = Signal(range(NUM_PORTS + 1))
+        m.d.comb += any_misroute.eq(sum(misroutes))
+        with m.If(self.misroutes + any_misroute < 2 ** 16):
+            m.d.sync += self.misroutes.eq(self.misroutes + any_misroute)
+        with m.Else():
+            m.d.sync += self.misroutes.eq(2 ** 16 - 1)
 
         for o in Direction:
             sources = feeds[o]
