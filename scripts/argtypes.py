@@ -40,15 +40,17 @@ def _as_typed(value):
 
 # How long each benchmark runs with its defaults, measured on the 2-core machine of
 # docs/benchmarks.md on 2026-12-01 (fabric-fpga: 19 min on the faster machine there, 46 min on
-# this one with a test run beside it; most of it nextpnr on the 4x4).
+# this one with a test run beside it; most of it nextpnr on the 4x4), network and fabric-fpga
+# again on 2026-12-02 with the router's virtual channels (network: 36 min with two other jobs
+# beside it, 18 of them the Verilator build; fabric-fpga's 2x2 alone took 11-23 min).
 RUN_TIMES = {
     "router": "about 4 min",
     "fpga": "about 8 min; up to 20 min with --seeds 1,2,3",
     "generate": "about 5 s",
     "sram": "about 1.5 min",
     "load": "about 2 min",
-    "fabric-fpga": "20-45 min",
-    "network": "about 13 min (most of it the Verilator build)",
+    "fabric-fpga": "30-90 min",
+    "network": "20-40 min (the Verilator build, then 30 windows on 64 routers)",
     "verilator": "about 13 min",
 }
 

@@ -60,8 +60,8 @@ def register(benches, add_param_arguments, params_from_args, formatter):
                     "fabric the tile's figures say fits the device, and the tile's cells per "
                     "part. --synth-only shapes stop after Yosys (enough to show a size does not "
                     "fit). Files go to build/fpga-fabric/<hash>/<shape>/. Placement is "
-                    "slow: on two cores the default run (tile, 2x2, 4x4) takes about 20 "
-                    "minutes, most of it nextpnr on the 4x4; choose shapes with --shapes.")
+                    "slow: on two cores the default run (tile, 2x2, 4x4) takes 30-90 minutes, "
+                    "most of it nextpnr on the 4x4; choose shapes with --shapes.")
     f.add_argument("--shapes", type=_shapes, default="tile,2x2,4x4", metavar="tile,RxC",
                    help="what to synthesise and place: 'tile' (tessera_tile alone) or RxC "
                         "fabrics")
