@@ -8,7 +8,7 @@ import sys
 import time
 
 __all__ = ["HelpFormatter", "RUN_TIMES", "timed_help", "add_fpga_arguments", "add_json_argument",
-           "run_benchmark", "progress", "parse_int", "positive_int", "positive_float",
+           "run_benchmark", "progress", "parse_int", "positive_int", "positive_float", "share",
            "name_list", "int_list", "shape_list", "check_shapes", "output_file", "path_problem",
            "nearest_existing", "write_json"]
 
@@ -85,6 +85,17 @@ def positive_int(text):
         raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
+
+
+def share(text):
+    """A share of a whole: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], not {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {text!r}")
     return value
 
 

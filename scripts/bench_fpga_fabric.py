@@ -5,26 +5,14 @@
 :func:`tessera.sim.fpga.format_fpga_fabric_report`. Results: docs/benchmarks.md.
 """
 
-import argparse
-
 from .argtypes import (add_fpga_arguments, add_json_argument, check_shapes, run_benchmark,
-                       shape_list, timed_help)
+                       shape_list, share, timed_help)
 
 __all__ = ["register", "cmd_fabric_fpga"]
 
 
 def _shapes(text):
     return shape_list(text, allow_tile=True)
-
-
-def _margin(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {text}")
-    return value
 
 
 def cmd_fabric_fpga(args, params_from_args):
@@ -67,7 +55,7 @@ def register(benches, add_param_arguments, params_from_args, formatter):
                         "fabrics")
     f.add_argument("--synth-only", dest="synth_only_shapes", type=_shapes, default=[],
                    metavar="RxC,RxC", help="fabrics to synthesise only (no placement)")
-    f.add_argument("--margin", type=_margin, default=0.85, metavar="SHARE",
+    f.add_argument("--margin", type=share, default=0.85, metavar="SHARE",
                    help="share of the device's LUT4s and FFs the fit estimate allows")
     f.add_argument("--no-breakdown", action="store_true",
                    help="skip the tile's cells-per-part synthesis (synth_ecp5 -noflatten)")

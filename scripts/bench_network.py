@@ -14,7 +14,7 @@ from .argtypes import add_json_argument, check_shapes, output_file, timed_help
 from .argtypes import name_list as _name_list
 from .argtypes import positive_int as _positive_int
 from .argtypes import progress as _progress
-from .argtypes import run_benchmark
+from .argtypes import run_benchmark, share
 from .argtypes import shape_list as _shape_list
 
 # The network benchmark's mesh unless the user chooses a shape, a preset or a config.
@@ -36,16 +36,6 @@ def _load_list(text):
     if not values or not all(0 < v <= 1 for v in values):
         raise argparse.ArgumentTypeError(f"loads must be in (0, 1], not {text!r}")
     return values
-
-
-def _share(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], not {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {text!r}")
-    return value
 
 
 def cmd_network(args, params_from_args):
@@ -112,7 +102,7 @@ def register(benches, add_param_arguments, params_from_args, formatter):
                    help="cycles before each window")
     n.add_argument("--packet-length", type=_positive_int, default=1, metavar="WAVELETS",
                    help="wavelets per packet (1: single-wavelet packets)")
-    n.add_argument("--throttle", type=_share, default=DEFAULT_THROTTLE, metavar="SHARE",
+    n.add_argument("--throttle", type=share, default=DEFAULT_THROTTLE, metavar="SHARE",
                    help="colors pattern: share of cycles in which a sink takes the throttled "
                         "color")
     n.add_argument("--verilator-variant", choices=list(VERILATOR_VARIANTS), default="plain",

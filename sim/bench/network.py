@@ -571,7 +571,16 @@ def _config_lines(cfg):
             *environment_lines(cfg["versions"], cfg["machine"])]
 
 
-def _colors_lines(p, plan, cfg):
+def _drain_line(d, what, misdelivered=True):
+    """The drain check of one pattern: everything injected since the clear was delivered."""
+    return (f"drain check: {d['injected']} {what} injected, {d['received']} received, "
+            + (f"{d['misdelivered']} misdelivered, " if misdelivered else "")
+            + f"drained in {d['cycles']} cycles"
+            + ("" if d["injected"] == d["received"] and not d["backlog"]
+               else "  ** NOT DRAINED **"))
+
+
+def _colors_lines(p, cfg):
     """The ``colors`` pattern's section of the report."""
     throttle = cfg.get("throttle", DEFAULT_THROTTLE)
     out = ["", f"colors: two colors west to east along every row over the same links; the "
@@ -584,14 +593,10 @@ def _colors_lines(p, plan, cfg):
             for q in p["points"]]
     out.append(format_table(["load", "offered", "free accepted", "throttled accepted",
                              "dropped", "mean", "wavelets", "sim cycles/s"], rows))
-    d = p["drain"]
     out.append(f"free color: accepted in full up to {p['saturation']:.4f} per row, peak "
                f"{p['free_peak']:.4f} (the link leaves it 1 - {throttle:g} = "
                f"{1 - throttle:.4f} beside a throttled color held to its sink's rate)")
-    out.append(f"drain check: {d['injected']} wavelets injected, {d['received']} received, "
-               f"drained in {d['cycles']} cycles"
-               + ("" if d["injected"] == d["received"] and not d["backlog"]
-                  else "  ** NOT DRAINED **"))
+    out.append(_drain_line(p["drain"], "wavelets", misdelivered=False))
     return out
 
 
@@ -616,7 +621,7 @@ def format_network_report(report):
                    f"{fig['per_hop']['intercept']:.2f} cycles fixed")
     for pattern, p in fig["patterns"].items():
         if pattern == "colors":
-            out += _colors_lines(p, plan, cfg)
+            out += _colors_lines(p, cfg)
             continue
         out += ["", f"{pattern}: accepted throughput and latency against offered load "
                     f"(flits/node/cycle; latency in cycles)"]
@@ -633,16 +638,12 @@ def format_network_report(report):
         out.append(format_table(["load", "offered", "accepted", "dropped", "mean", "p99",
                            "p99 bucket", "max", "packets", "misdelivered", "sim cycles/s"],
                           rows))
-        d = p["drain"]
         out.append(f"saturation (highest offered load accepted in full): "
                    f"{p['saturation']:.4f} flits/node/cycle beside the ideal bisection bound "
                    f"4/k = {p['bisection_bound']:.4f} and the busiest-channel bound of XY "
                    f"routing for {pattern} = {p['channel_bound']:.4f}; peak accepted "
                    f"{p['peak_accepted']:.4f}")
-        out.append(f"drain check: {d['injected']} packets injected, {d['received']} received, "
-                   f"{d['misdelivered']} misdelivered, drained in {d['cycles']} cycles"
-                   + ("" if d["injected"] == d["received"] and not d["backlog"]
-                      else "  ** NOT DRAINED **"))
+        out.append(_drain_line(p["drain"], "packets"))
     b = report["build"]
     out += ["", "Time: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in b.items())]
     return "\n".join(out)
