@@ -26,6 +26,15 @@ TOML layout (every key optional; unknown keys are errors)::
     [sram]
     size_bytes = 49152
     banks = 8
+
+    [core]
+    lanes = 4
+    tasks = 64
+    microthreads = 8
+    program_words = 2048
+    queue_depth = 4
+    accumulators = 4
+    acc_bits = 48
 """
 
 import dataclasses
@@ -78,6 +87,21 @@ class FabricParams:
         Bytes of SRAM per tile.
     sram_banks : int
         Number of SRAM banks per tile.
+    core_lanes : int
+        16-bit lanes of the core's SIMD datapath: a vector instruction streams ``core_lanes``
+        int16 elements per cycle (twice as many int8, half as many int32).
+    core_tasks : int
+        Entries of the core's task table; task ``c < num_colors`` may be color ``c``'s data task.
+    core_microthreads : int
+        Asynchronous vector instructions in flight at once beside the running task.
+    core_program_words : int
+        32-bit words of program memory (the task table, then the code).
+    core_queue_depth : int
+        Wavelets each color's input queue in the core holds.
+    core_accumulators : int
+        Wide accumulators (``a0``...) a dot product can sum into.
+    core_acc_bits : int
+        Bits of an accumulator and of a dot product's per-row sum (wraps beyond them).
     """
     # Mesh size, in tiles.
     rows:        int = _param("fabric", "tile rows (y, grows southward)", "tiles")
@@ -98,6 +122,16 @@ class FabricParams:
     # Tile memory.
     sram_bytes:  int = _param("sram", "SRAM per tile", "bytes")
     sram_banks:  int = _param("sram", "SRAM banks per tile", "banks")
+    # The compute core (docs/isa.md).
+    core_lanes: int = _param("core", "16-bit SIMD lanes of the core", "lanes")
+    core_tasks: int = _param("core", "entries of the core's task table", "tasks")
+    core_microthreads: int = _param("core", "asynchronous vector ops in flight at once",
+                                    "ops")
+    core_program_words: int = _param("core", "program memory (task table and code)", "words")
+    core_queue_depth: int = _param("core", "wavelets per color queue at the core's input",
+                                   "wavelets")
+    core_accumulators: int = _param("core", "wide accumulators of the core", "accumulators")
+    core_acc_bits: int = _param("core", "bits of an accumulator", "bits")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -133,10 +167,28 @@ class FabricParams:
                 raise ParamError(f"{name} must fit the signed address fields with room for the "
                                  f"edge beyond it (at most 2**(coord_bits-1) - 1 = "
                                  f"{2 ** (self.coord_bits - 1) - 1}), not {value}")
+        self._check_core()
         word_bytes = self.data_width // 8
         if self.sram_bytes % (self.sram_banks * word_bytes):
             raise ParamError(f"sram_bytes must be a multiple of sram_banks * data_width/8 = "
                              f"{self.sram_banks * word_bytes}, not {self.sram_bytes}")
+
+    def _check_core(self):
+        from .core.isa import MAX_ACCUMULATORS, MAX_TASKS
+        _check_pow2("core_lanes", self.core_lanes, minimum=2, maximum=16)
+        _check_range("core_tasks", self.core_tasks, 1, MAX_TASKS,
+                     "a task id is 6 bits in an instruction")
+        _check_range("core_microthreads", self.core_microthreads, 1, 8, "")
+        _check_range("core_accumulators", self.core_accumulators, 1, MAX_ACCUMULATORS,
+                     "an accumulator index is 3 bits in an instruction")
+        _check_range("core_acc_bits", self.core_acc_bits, 32, 64,
+                     "int8 products need 32, a 64-bit sum is stored in two words")
+        _check_pow2("core_queue_depth", self.core_queue_depth, maximum=64)
+        # Entry points and jump targets are 16 bits; the agent maps program memory into 12K
+        # words of its address space (docs/isa.md).
+        _check_range("core_program_words", self.core_program_words, self.core_tasks + 1,
+                     12 * 1024, "the task table (core_tasks words) and at least one "
+                     "instruction, within the agent's 12K-word program window")
 
     # Derived quantities, so no caller recomputes them.
     @property
@@ -169,11 +221,20 @@ def _check_pow2(name, value, *, minimum=1, maximum=None):
         raise ParamError(f"{name} must be a power of two{bounds}, not {value}")
 
 
-# TOML keys inside a section drop the section's prefix: [sram] size_bytes = sram_bytes.
+def _check_range(name, value, low, high, why):
+    if not low <= value <= high:
+        because = f" ({why})" if why else ""
+        raise ParamError(f"{name} must be from {low} to {high}{because}, not {value}")
+
+
+# TOML keys inside a section drop the section's prefix: [sram] size_bytes = sram_bytes,
+# [core] lanes = core_lanes.
 _TOML_RENAMES = {"sram_bytes": "size_bytes", "sram_banks": "banks"}
 
 
 def _toml_key(name):
+    if name.startswith("core_"):
+        return name[len("core_"):]
     return _TOML_RENAMES.get(name, name)
 
 
@@ -185,20 +246,28 @@ for _f in dataclasses.fields(FabricParams):
 PRESETS = {
     # A 4x4 fabric small enough to simulate in seconds; the built-in default.
     "default": dict(rows=4, cols=4, coord_bits=8, data_width=32, color_bits=5, num_colors=8,
-                    queue_depth=2, color_channels=8, sram_bytes=4096, sram_banks=2),
+                    queue_depth=2, color_channels=8, sram_bytes=4096, sram_banks=2,
+                   core_lanes=4, core_tasks=32, core_microthreads=2, core_program_words=1024,
+                    core_queue_depth=2, core_accumulators=4, core_acc_bits=48),
     # The reference machine's tile: 48 KiB in 8 banks, 24 colors each in its own channel,
     # 32-bit wavelets.
     "wse": dict(rows=8, cols=8, coord_bits=8, data_width=32, color_bits=5, num_colors=24,
-                queue_depth=2, color_channels=24, sram_bytes=48 * 1024, sram_banks=8),
+                queue_depth=2, color_channels=24, sram_bytes=48 * 1024, sram_banks=8,
+                core_lanes=4, core_tasks=64, core_microthreads=8, core_program_words=2048,
+                core_queue_depth=4, core_accumulators=4, core_acc_bits=48),
     # The largest fabric that fits the ULX3S-85F board's FPGA (ECP5 LFE5U-85F, placed and
     # routed: docs/benchmarks.md): LUT4s are the limit, so 4 colors sharing one channel and
     # 2-deep queues.
     "ulx3s": dict(rows=5, cols=5, coord_bits=8, data_width=32, color_bits=5, num_colors=4,
-                  queue_depth=2, color_channels=1, sram_bytes=4096, sram_banks=2),
+                  queue_depth=2, color_channels=1, sram_bytes=4096, sram_banks=2,
+                 core_lanes=2, core_tasks=16, core_microthreads=1, core_program_words=512,
+                  core_queue_depth=2, core_accumulators=2, core_acc_bits=48),
     # The smallest useful fabric, for quick tests: 16-bit wavelets, 4 colors in 2 channels (so
     # shared channels are exercised too).
     "tiny": dict(rows=2, cols=2, coord_bits=4, data_width=16, color_bits=2, num_colors=4,
-                 queue_depth=2, color_channels=2, sram_bytes=512, sram_banks=1),
+                 queue_depth=2, color_channels=2, sram_bytes=512, sram_banks=1,
+                 core_lanes=2, core_tasks=8, core_microthreads=1, core_program_words=256,
+                 core_queue_depth=2, core_accumulators=2, core_acc_bits=48),
 }
 
 

@@ -10,7 +10,7 @@ import os
 import sys
 from importlib import metadata
 
-from ..hdl.params import (PRESETS, FabricParams, ParamError, params_to_json, params_to_toml,
+from ..hdl.params import (PRESETS, SECTIONS, FabricParams, ParamError, params_to_json, params_to_toml,
                           resolve_params)
 from .argtypes import HelpFormatter, parse_int
 
@@ -142,10 +142,9 @@ def build_parser():
         "params", help="print the resolved parameters of a preset or config",
         description="Resolve the fabric parameters (preset, then TOML file, then flags), check "
                     "every rule, and print them. The TOML output reads back with --config. "
-                    "TOML sections: [fabric] rows cols coord_bits; [wavelet] data_width "
-                    "color_bits num_colors; [router] queue_depth color_channels; [sram] size_bytes "
-                    "banks; "
-                    "and an optional top-level preset = \"NAME\".",
+                    "TOML sections: "
+                    + "; ".join(f"[{name}] {' '.join(keys)}" for name, keys in SECTIONS.items())
+                    + "; and an optional top-level preset = \"NAME\".",
         formatter_class=HelpFormatter)
     p.add_argument("--format", choices=["toml", "json"], default="toml", help="output format")
     add_param_arguments(p)

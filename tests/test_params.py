@@ -22,6 +22,8 @@ def test_wse_preset_matches_the_reference_tile():
     assert p.num_colors == 24
     assert p.data_width == 32
     assert p.bank_words == 6 * 1024 // 4
+    # SIMD-4 for 16-bit elements (WSE-2), 8 microthreads (WSE-3), 64 task ids.
+    assert (p.core_lanes, p.core_microthreads, p.core_tasks) == (4, 8, 64)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -80,6 +82,19 @@ BAD_VALUES = [
     ({"rows": 2.5}, r"rows must be an integer, not 2.5 \(float\)"),
     ({"rows": "4"}, r"rows must be an integer, not '4' \(str\)"),
     ({"cols": True}, r"cols must be an integer, not True \(bool\)"),
+    ({"core_lanes": 3}, r"core_lanes must be a power of two from 2 to 16, not 3"),
+    ({"core_lanes": 32}, r"core_lanes must be a power of two from 2 to 16, not 32"),
+    ({"core_tasks": 65}, r"core_tasks must be from 1 to 64 \(a task id is 6 bits in an "
+                         r"instruction\), not 65"),
+    ({"core_microthreads": 9}, r"core_microthreads must be from 1 to 8, not 9"),
+    ({"core_accumulators": 9}, r"core_accumulators must be from 1 to 8 \(an accumulator index "
+                               r"is 3 bits in an instruction\), not 9"),
+    ({"core_acc_bits": 31}, r"core_acc_bits must be from 32 to 64 \(int8 products need 32, a "
+                            r"64-bit sum is stored in two words\), not 31"),
+    ({"core_queue_depth": 3}, r"core_queue_depth must be a power of two from 1 to 64, not 3"),
+    ({"core_program_words": 32}, r"core_program_words must be from 33 to 12288 \(the task "
+                                 r"table \(core_tasks words\) and at least one instruction, "
+                                 r"within the agent's 12K-word program window\), not 32"),
 ]
 
 
@@ -104,7 +119,7 @@ BAD_FILES = [
      r"config key in \[fabric\] must be one of rows, cols, coord_bits, not 'rowz' "
      r"\(did you mean 'rows'\?\)"),
     ("[fabrik]\nrows = 4\n",
-     r"config section must be one of fabric, wavelet, router, sram, not \[fabrik\] "
+     r"config section must be one of fabric, wavelet, router, sram, core, not \[fabrik\] "
      r"\(did you mean 'fabric'\?\)"),
     ("[sram]\nsize = 4096\n",
      r"config key in \[sram\] must be one of size_bytes, banks, not 'size' "
@@ -116,6 +131,10 @@ BAD_FILES = [
     ("[fabric]\nrows = \"four\"\n", r"rows must be an integer, not 'four' \(str\)"),
     ("[fabric]\nrows = 4.0\n", r"rows must be an integer, not 4.0 \(float\)"),
     ("[router]\nqueue_depth = 5\n", r"queue_depth must be a power of two from 2, not 5"),
+    ("[core]\nqueue_depth = 5\n", r"core_queue_depth must be a power of two from 1 to 64, not 5"),
+    ("[core]\nlane = 4\n",
+     r"config key in \[core\] must be one of lanes, tasks, microthreads, program_words, "
+     r"queue_depth, accumulators, acc_bits, not 'lane' \(did you mean 'lanes'\?\)"),
     ("preset = 7\n", r"preset must be a string, not 7"),
     ('preset = "big"\n', r"preset must be one of default, wse, ulx3s, tiny, not 'big'"),
     ("[fabric\nrows = 4\n", r"config must be valid TOML, but '.*' is not: .*"),

@@ -1,0 +1,1 @@
+"""The compute core: its instruction set (:mod:`.isa`) and, part by part, its hardware."""
