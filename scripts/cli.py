@@ -159,8 +159,9 @@ def build_parser():
         formatter_class=HelpFormatter)
     v.set_defaults(func=cmd_verilator_env)
 
-    from . import bench, generate
+    from . import asm, bench, generate
     generate.register(commands, add_param_arguments, params_from_args, UsageError)
+    asm.register(commands, add_param_arguments, params_from_args, UsageError)
     bench.register(commands, add_param_arguments, params_from_args)
     return parser
 

@@ -213,3 +213,28 @@ def test_python_api_errors_name_the_rule_without_a_place():
     p.jmp("later")
     with pytest.raises(AsmError, match=r"^a label must be defined, not 'later'$"):
         p.build()
+
+
+def test_tessera_asm_and_disasm_round_trip_through_files(tmp_path, capsys):
+    from tessera.scripts.cli import main
+    source = tmp_path / "prog.s"
+    source.write_text(EXAMPLE)
+    assert main(["asm", str(source)]) == 0
+    assert "3 tasks, 37 words of code (69 of 1024 words" in capsys.readouterr().out
+    image = ProgramImage.from_bytes((tmp_path / "prog.bin").read_bytes())
+    assert image == assemble(EXAMPLE, P)
+    assert main(["disasm", str(tmp_path / "prog.bin"), "-o", str(tmp_path / "back.s")]) == 0
+    assert main(["asm", str(tmp_path / "back.s"), "-o", str(tmp_path / "back.bin")]) == 0
+    assert (tmp_path / "back.bin").read_bytes() == (tmp_path / "prog.bin").read_bytes()
+
+
+def test_tessera_asm_refuses_a_bad_program_with_exit_2_and_writes_nothing(tmp_path, capsys):
+    from tessera.scripts.cli import main
+    source = tmp_path / "bad.s"
+    source.write_text(".task m, local\nm: frob r1\n")
+    assert main(["asm", str(source)]) == 2
+    assert capsys.readouterr().err == f"tessera asm: error: {source}:2:4: unknown mnemonic " \
+                                      f"'frob'\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.s"]
+    assert main(["disasm", str(source)]) == 2
+    assert "must be a Tessera program image" in capsys.readouterr().err
