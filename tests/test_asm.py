@@ -238,3 +238,18 @@ def test_tessera_asm_refuses_a_bad_program_with_exit_2_and_writes_nothing(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.s"]
     assert main(["disasm", str(source)]) == 2
     assert "must be a Tessera program image" in capsys.readouterr().err
+
+
+def _isa_doc():
+    from pathlib import Path
+    return (Path(__file__).resolve().parents[1] / "docs" / "isa.md").read_text()
+
+
+def test_docs_isa_describes_every_instruction_and_its_example_assembles():
+    doc = _isa_doc()
+    for mnemonic in INSTRUCTIONS:
+        assert f"`{mnemonic} " in doc or f"`{mnemonic}.T" in doc or f"`{mnemonic}`" in doc, \
+            mnemonic
+    example = doc.split("```\n; comments")[1].split("```")[0]
+    image = assemble("; comments" + example, P)
+    assert sorted(image.tasks()) == [3, 8, 20]

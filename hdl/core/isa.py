@@ -14,7 +14,8 @@ __all__ = ["WORD_BITS", "NUM_REGS", "NUM_DESCRIPTORS", "MAX_TASKS", "MAX_ACCUMUL
            "Opcode", "AluFunc", "AccFunc", "ElemType", "DescKind", "DescField", "Csr", "Fault",
            "CompletionAction", "Field", "FORMATS", "Instruction", "INSTRUCTIONS",
            "BY_OPCODE", "encode", "decode", "field_range", "sign_extend",
-           "TaskEntry", "IMAGE_MAGIC", "IMAGE_VERSION"]
+           "TaskEntry", "IMAGE_MAGIC", "IMAGE_VERSION", "PROGRAM_BASE", "CORE_REGS_BASE",
+           "CoreReg", "CoreControl"]
 
 WORD_BITS = 32
 NUM_REGS = 16             # r0..r15; r0 reads 0 and ignores writes
@@ -414,6 +415,34 @@ class TaskEntry:
     def __repr__(self):
         return (f"TaskEntry({self.entry}, declared={self.declared}, data={self.data}, "
                 f"active={self.active}, blocked={self.blocked})")
+
+
+# The core as the memory agent sees it (docs/isa.md, "The host's view"): word addresses of a
+# READ or WRITE request beyond the SRAM.
+PROGRAM_BASE = 0x4000        # program memory: PROGRAM_BASE + word, up to 12K words
+CORE_REGS_BASE = 0x7000      # the core's control and counter registers
+
+
+class CoreReg(enum.IntEnum):
+    """The core's registers at ``CORE_REGS_BASE + n`` (all read-only but CONTROL)."""
+    CONTROL = 0           # write 1: start (or restart); write 2: stop
+    STATUS = 1            # bit 0 running, 1 done, 2 fault; bits 7:4 the Fault cause
+    FAULT_PC = 2          # the faulting instruction's address (0xFFFF: none, a control wavelet)
+    CYCLES = 3            # cycles since start
+    BUSY = 4              # cycles a task or a vector op ran
+    MACS_LO = 5           # multiply-accumulates (vdot, vaxpy elements), low word
+    MACS_HI = 6
+    TASKS_RUN = 7         # tasks started
+    INSTRUCTIONS = 8      # instructions executed
+    STALL_BANK = 9        # cycles a stream waited for a bank (the agent or another stream)
+    STALL_QUEUE_EMPTY = 10  # cycles a stream or recv waited for a wavelet
+    STALL_OUTPUT = 11     # cycles a stream or send waited for the router to take a wavelet
+    STALL_NO_TASK = 12    # cycles running with no task ready and no vector op in flight
+
+
+class CoreControl(enum.IntEnum):
+    START = 1
+    STOP = 2
 
 
 # A program image file: this magic, then little-endian u16 version, u16 task-table size,
