@@ -183,7 +183,8 @@ class FabricParams:
                      "an accumulator index is 3 bits in an instruction")
         _check_range("core_acc_bits", self.core_acc_bits, 32, 64,
                      "int8 products need 32, a 64-bit sum is stored in two words")
-        _check_pow2("core_queue_depth", self.core_queue_depth, maximum=64)
+        # Two: an int64 element from the fabric is two wavelets, taken in one cycle.
+        _check_pow2("core_queue_depth", self.core_queue_depth, minimum=2, maximum=64)
         # Entry points and jump targets are 16 bits; the agent maps program memory into 12K
         # words of its address space (docs/isa.md).
         _check_range("core_program_words", self.core_program_words, self.core_tasks + 1,

@@ -72,6 +72,11 @@ class _Descriptor:
     def count(self):
         return self.get(DescField.LEN) * self.get(DescField.ROWS)
 
+    @property
+    def shape(self):
+        """``(len, rows)``."""
+        return self.get(DescField.LEN), self.get(DescField.ROWS)
+
     def copy(self):
         d = _Descriptor()
         d.fields = list(self.fields)
@@ -133,11 +138,17 @@ class CoreModel:
         self.program[:len(image.words)] = image.words
 
     def push(self, color, data, ctrl=False):
-        """A wavelet arrives on ``color``."""
+        """A wavelet arrives on ``color``. A control wavelet is taken at once: it activates
+        the task its data's low 6 bits name (and is dropped while the core is not running);
+        a data wavelet joins its color's queue."""
         if not 0 <= color < self.params.num_colors:
             raise ValueError(f"color must be from 0 to {self.params.num_colors - 1}, "
                              f"not {color}")
-        self.queues[color].append((int(data) & MASK32, bool(ctrl)))
+        if ctrl:
+            if self.running:
+                self.controls.append(int(data) & 0x3F)
+            return
+        self.queues[color].append(int(data) & MASK32)
 
     def start(self):
         """Start (or restart) the core: registers, descriptors, accumulators and counters
@@ -169,6 +180,7 @@ class CoreModel:
         self.pc = None
         self.wdata = 0
         self.pending = []         # asynchronous vector ops waiting for input
+        self.controls = []        # tasks named by control wavelets, not yet activated
 
     # --- running --------------------------------------------------------------------------
 
@@ -212,18 +224,16 @@ class CoreModel:
         self.task = None
 
     def _take_controls(self):
-        """Control wavelets at the head of a queue are taken at once: each activates the task
-        its data's low 6 bits name."""
-        for q in self.queues:
-            while q and q[0][1]:
-                data, _ = q.popleft()
-                self._activate(data & 0x3F)
+        """Activate the tasks that control wavelets named."""
+        while self.controls:
+            self._activate(self.controls.pop(0))
 
     def _ready(self, t):
         if not self.declared[t] or self.blocked[t]:
             return False
         if self.is_data[t]:
-            return bool(self.queues[t])
+            # A data task's id is its color; a data bit on a task with no color never fires.
+            return t < self.params.num_colors and bool(self.queues[t])
         return self.active[t]
 
     def _start_next_task(self):
@@ -231,8 +241,7 @@ class CoreModel:
         for t in range(self.params.core_tasks):
             if self._ready(t):
                 if self.is_data[t]:
-                    self.wdata, _ = self.queues[t].popleft()
-                    self._take_controls()
+                    self.wdata = self.queues[t].popleft()
                 else:
                     self.active[t] = False
                 self.task = t
@@ -305,8 +314,7 @@ class CoreModel:
             q = self.queues[f["color"]]
             if not q:
                 raise _Wait()
-            self._write(f["rd"], q.popleft()[0])
-            self._take_controls()
+            self._write(f["rd"], q.popleft())
         elif op == Opcode.CSR:
             self._write(f["rd"], self._csr(f["csr"]))
         elif op in (Opcode.DSET, Opcode.DSETI):
@@ -418,13 +426,16 @@ class CoreModel:
         fin_colors = [s.get(DescField.COLOR) for s in sources if s.kind == DescKind.FIN]
         if len(set(fin_colors)) != len(fin_colors):
             raise CoreFault(Fault.DESCRIPTOR)
-        n = sources[0].count
-        if any(s.count != n for s in sources):
+        shape = sources[0].shape
+        if any(s.shape != shape for s in sources):
             raise CoreFault(Fault.DESCRIPTOR)
         if opcode == Opcode.VDOT and not to_acc:
-            if dst.count != sources[0].get(DescField.ROWS):
+            # One int64 per row of the sources, in a one-row destination.
+            if dst.shape != (shape[1], 1):
                 raise CoreFault(Fault.DESCRIPTOR)
-        elif dst is not None and dst.count != n:
+        elif dst is not None and dst.shape != shape:
+            raise CoreFault(Fault.DESCRIPTOR)
+        if opcode == Opcode.VNARROW and dst.kind != DescKind.MEM:
             raise CoreFault(Fault.DESCRIPTOR)
         dst_type = ElemType.I64 if opcode == Opcode.VDOT else dtype
         for d, t in [(s, etype) for s in sources] + \
@@ -439,25 +450,15 @@ class CoreModel:
     def _has_input(self, op):
         for s in op.sources:
             if s.kind == DescKind.FIN:
-                needed = _wavelets(s.count, op.etype)
-                q = self.queues[s.get(DescField.COLOR)]
-                if sum(1 for _, ctrl in q if not ctrl) < needed:
+                if len(self.queues[s.get(DescField.COLOR)]) < _wavelets(s, op.etype):
                     return False
         return True
 
     def _read(self, d, etype):
         if d.kind == DescKind.FIN:
-            needed = _wavelets(d.count, etype)
             q = self.queues[d.get(DescField.COLOR)]
-            words = []
-            while len(words) < needed:
-                data, ctrl = q.popleft()
-                if ctrl:      # taken by the scheduler as it reaches the head
-                    self._activate(data & 0x3F)
-                    continue
-                words.append(data)
-            self._take_controls()
-            return _unpack(np.array(words, dtype=np.uint64), d.count, etype)
+            words = [q.popleft() for _ in range(_wavelets(d, etype))]
+            return _unpack(np.array(words, dtype=np.uint64), d, etype)
         words, bits = _element_locations(d, etype)
         mem = self.memory.astype(np.uint64)
         if etype == ElemType.I64:
@@ -470,7 +471,7 @@ class CoreModel:
         values = np.asarray(values, dtype=np.int64)
         if d.kind == DescKind.FOUT:
             color = d.get(DescField.COLOR)
-            for word in _pack(values, etype):
+            for word in _pack(values, d, etype):
                 self.sent.append(SentWavelet(color, int(word), False))
             return
         words, bits = _element_locations(d, etype)
@@ -571,33 +572,46 @@ def _element_words(d, etype):
     return words
 
 
-def _wavelets(count, etype):
-    """Wavelets that carry ``count`` elements (packed low first)."""
-    return -(-count * etype.bits // 32)
+def _row_wavelets(length, etype):
+    """Wavelets that carry a row of ``length`` elements (each row starts a new wavelet)."""
+    return -(-length * etype.bits // 32)
 
 
-def _unpack(words, count, etype):
+def _wavelets(d, etype):
+    """Wavelets a fabric descriptor's elements take."""
+    return _row_wavelets(d.get(DescField.LEN), etype) * d.get(DescField.ROWS)
+
+
+def _unpack(words, d, etype):
+    """The elements of a fabric descriptor from its wavelets, row by row."""
+    length, rows = d.shape
+    per_row = _row_wavelets(length, etype)
+    words = words.reshape(rows, per_row) if rows else words.reshape(0, per_row)
     if etype == ElemType.I64:
-        raw = words[0::2] | (words[1::2] << np.uint64(32))
-        return raw.astype(np.int64)[:count]
+        raw = words[:, 0::2] | (words[:, 1::2] << np.uint64(32))
+        return raw.astype(np.int64)[:, :length].ravel()
     per = 32 // etype.bits
     shifts = np.arange(per, dtype=np.uint64) * np.uint64(etype.bits)
-    raw = (words[:, None] >> shifts[None, :]) & np.uint64((1 << etype.bits) - 1)
-    return _signed(raw.ravel()[:count].astype(np.int64), etype.bits)
+    raw = (words[:, :, None] >> shifts) & np.uint64((1 << etype.bits) - 1)
+    raw = raw.reshape(rows, per_row * per)[:, :length]
+    return _signed(raw.ravel().astype(np.int64), etype.bits)
 
 
-def _pack(values, etype):
-    u = values.astype(np.uint64)
+def _pack(values, d, etype):
+    """The wavelets of a fabric descriptor's elements, row by row (unused bits zero)."""
+    length, rows = d.shape
+    u = values.astype(np.uint64).reshape(rows, length)
     if etype == ElemType.I64:
-        out = np.empty(2 * len(u), dtype=np.uint64)
-        out[0::2] = u & np.uint64(MASK32)
-        out[1::2] = u >> np.uint64(32)
-        return out
+        out = np.empty((rows, 2 * length), dtype=np.uint64)
+        out[:, 0::2] = u & np.uint64(MASK32)
+        out[:, 1::2] = u >> np.uint64(32)
+        return out.ravel()
     per = 32 // etype.bits
-    padded = np.zeros(-(-len(u) // per) * per, dtype=np.uint64)
-    padded[:len(u)] = u & np.uint64((1 << etype.bits) - 1)
+    per_row = _row_wavelets(length, etype)
+    padded = np.zeros((rows, per_row * per), dtype=np.uint64)
+    padded[:, :length] = u & np.uint64((1 << etype.bits) - 1)
     shifts = np.arange(per, dtype=np.uint64) * np.uint64(etype.bits)
-    return np.bitwise_or.reduce(padded.reshape(-1, per) << shifts[None, :], axis=1)
+    return np.bitwise_or.reduce(padded.reshape(rows, per_row, per) << shifts, axis=2).ravel()
 
 
 def _signed(raw, bits):

@@ -19,9 +19,9 @@ def run(src, *, inputs=(), memory=None, params=P, state=RunState.DONE):
         raw = np.ascontiguousarray(values).tobytes()
         words = np.frombuffer(raw + bytes(-len(raw) % 4), dtype=np.uint32)
         model.memory[base:base + words.size] = words
+    model.start()
     for color, data, *ctrl in inputs:
         model.push(color, data, *ctrl)
-    model.start()
     assert model.run() == state, (model.fault, model.fault_pc)
     return model
 
@@ -135,12 +135,11 @@ def test_axpy_narrow_and_strided_and_two_dimensional_descriptors():
 main:
     li r3, -3
     dmem d0, base=0, len=4, stride=3, rows=2, rowstride=8
-    dmem d1, base=0, len=8, stride=0
-    dmem d2, base=40, len=8
+    dmem d1, base=0, len=4, stride=0, rows=2, rowstride=0
+    dmem d2, base=40, len=4, rows=2, rowstride=2
     vaxpy.i16 d2, r3, d0, d1
-    dmem d3, base=40, len=8
-    dmem d4, base=60, len=8
-    vnarrow.i16.i8 d4, d3, 4
+    dmem d4, base=60, len=4, rows=2, rowstride=1
+    vnarrow.i16.i8 d4, d2, 4
     halt
 """, memory={0: a})
     picked = np.concatenate([a[0:12:3], a[16:28:3]])
@@ -242,6 +241,32 @@ def test_each_fault_stops_the_core_at_its_instruction(src, cause, offset):
     m = run(src, state=RunState.FAULT)
     assert m.fault == cause
     assert m.fault_pc == P.core_tasks + offset
+
+
+def test_operands_must_have_one_shape_and_fabric_rows_start_new_wavelets():
+    m = run("""
+main:
+    dfin d0, 1, 3, rows=2
+    dmem d1, base=0, len=3, rows=2, rowstride=2
+    vmov.i16 d1, d0
+    dfout d2, 2, 3, rows=2
+    vmov.i16 d2, d1
+    dmem d3, base=0, len=6
+    vmov.i16 d3, d0
+""", inputs=[(1, 0x00020001), (1, 0x00000003), (1, 0x00050004), (1, 0xFFFF0006)],
+        state=RunState.FAULT)
+    assert m.memory[:4].tolist() == [0x00020001, 0x00000003, 0x00050004, 0x00000006]
+    assert [w.data for w in m.sent] == [0x00020001, 0x00000003, 0x00050004, 0x00000006]
+    assert (m.fault, m.fault_pc) == (Fault.DESCRIPTOR, P.core_tasks + 4 + 6 + 1 + 4 + 1 + 6)
+
+
+def test_control_wavelets_are_dropped_while_the_core_is_stopped():
+    model = CoreModel(P, assemble(".task main, local\nmain: send r0, 1\n halt\n", P))
+    model.push(0, P.num_colors, ctrl=True)
+    model.start()
+    assert model.run() == RunState.IDLE
+    model.push(5, P.num_colors, ctrl=True)
+    assert model.run() == RunState.DONE and len(model.sent) == 1
 
 
 def test_a_control_wavelet_for_a_task_that_does_not_exist_faults_without_a_pc():

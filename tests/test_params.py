@@ -91,7 +91,7 @@ BAD_VALUES = [
                                r"is 3 bits in an instruction\), not 9"),
     ({"core_acc_bits": 31}, r"core_acc_bits must be from 32 to 64 \(int8 products need 32, a "
                             r"64-bit sum is stored in two words\), not 31"),
-    ({"core_queue_depth": 3}, r"core_queue_depth must be a power of two from 1 to 64, not 3"),
+    ({"core_queue_depth": 3}, r"core_queue_depth must be a power of two from 2 to 64, not 3"),
     ({"core_program_words": 32}, r"core_program_words must be from 33 to 12288 \(the task "
                                  r"table \(core_tasks words\) and at least one instruction, "
                                  r"within the agent's 12K-word program window\), not 32"),
@@ -131,7 +131,7 @@ BAD_FILES = [
     ("[fabric]\nrows = \"four\"\n", r"rows must be an integer, not 'four' \(str\)"),
     ("[fabric]\nrows = 4.0\n", r"rows must be an integer, not 4.0 \(float\)"),
     ("[router]\nqueue_depth = 5\n", r"queue_depth must be a power of two from 2, not 5"),
-    ("[core]\nqueue_depth = 5\n", r"core_queue_depth must be a power of two from 1 to 64, not 5"),
+    ("[core]\nqueue_depth = 5\n", r"core_queue_depth must be a power of two from 2 to 64, not 5"),
     ("[core]\nlane = 4\n",
      r"config key in \[core\] must be one of lanes, tasks, microthreads, program_words, "
      r"queue_depth, accumulators, acc_bits, not 'lane' \(did you mean 'lanes'\?\)"),
