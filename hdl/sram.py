@@ -19,7 +19,7 @@ the agent wins and the lane's ``read_grant`` / ``write_grant`` is low. The agent
 signal, so it must never lose; a core can wait. Users' guide and FPGA figures: ``docs/sram.md``.
 """
 
-from amaranth.hdl import Array, Module, Signal
+from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -149,6 +149,8 @@ class BankPortSignature(wiring.Signature):
         is high).
     write_row : ``Out(range(bank_words))``
     wdata : ``Out(data_width)``
+    write_mask : ``Out(data_width // 8)``
+        The bytes of ``wdata`` written (bit ``i``: byte ``i``); the others keep their value.
     write_grant : ``In(1)``
         The bank's write port is free for this lane this cycle (the agent is not writing this
         bank). Depends only on the agent's members, never on this lane's.
@@ -165,6 +167,7 @@ class BankPortSignature(wiring.Signature):
             "write": Out(1),
             "write_row": Out(range(bank_words)),
             "wdata": Out(data_width),
+            "write_mask": Out(data_width // 8),
             "write_grant": In(1),
         })
 
@@ -288,6 +291,7 @@ class TileMemory(wiring.Component):
         else:
             agent_write = agent.write  # no copy: it would give the module's port its name
 
+        all_bytes = (1 << (self._data_width // 8)) - 1
         bank_rdata = []
         for k in range(self._banks):
             bank = memory.Memory(shape=self._data_width, depth=self._bank_words, init=[])
@@ -296,7 +300,9 @@ class TileMemory(wiring.Component):
             # ECP5 block RAM model leaves that collision undefined, so it adds a bypass either
             # way; the transparent one is the cheaper (a data register and a mux, not a delayed
             # write as well) and is what a pipeline wants (no stale operand).
-            wp = bank.write_port()
+            # Byte enables: a core writes int8 and int16 elements into words it shares with
+            # others.
+            wp = bank.write_port(granularity=8)
             rp = bank.read_port(transparent_for=(wp,))
             lane = self.lanes[k]
             agent_reads = Signal(name=f"agent_reads_{k}")
@@ -314,10 +320,10 @@ class TileMemory(wiring.Component):
             with m.Else():
                 m.d.comb += [rp.addr.eq(lane.read_row), rp.en.eq(lane.read)]
             with m.If(agent_writes):
-                m.d.comb += [wp.addr.eq(agent_row), wp.data.eq(agent.wdata), wp.en.eq(1)]
+                m.d.comb += [wp.addr.eq(agent_row), wp.data.eq(agent.wdata), wp.en.eq(all_bytes)]
             with m.Else():
                 m.d.comb += [wp.addr.eq(lane.write_row), wp.data.eq(lane.wdata),
-                             wp.en.eq(lane.write)]
+                             wp.en.eq(Mux(lane.write, lane.write_mask, 0))]
             bank_rdata.append(rp.data)
 
         # The agent's word comes from the bank it addressed in the previous cycle.

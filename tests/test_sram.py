@@ -133,7 +133,8 @@ def test_signature_members():
     assert lane == BankPortSignature(data_width=32, bank_words=3)
     assert {name: m.flow.name for name, m in lane.members.items()} == {
         "read": "Out", "read_row": "Out", "rdata": "In", "read_grant": "In",
-        "write": "Out", "write_row": "Out", "wdata": "Out", "write_grant": "In"}
+        "write": "Out", "write_row": "Out", "wdata": "Out", "write_mask": "Out",
+        "write_grant": "In"}
 
 
 def test_a_core_connects_to_the_lanes():
@@ -300,6 +301,7 @@ def test_word_a_lives_in_bank_a_mod_banks(name):
             for k, lane in enumerate(dut.lanes):
                 ctx.set(lane.write_row, row)
                 ctx.set(lane.wdata, pattern(row * banks + k, 32, salt=3))
+                ctx.set(lane.write_mask, 0b1111)
                 ctx.set(lane.write, 1)
             await ctx.tick()
         idle(ctx, dut)
@@ -365,6 +367,7 @@ def test_agent_write_wins_a_bank():
         for k, lane in enumerate(dut.lanes):
             ctx.set(lane.write_row, 0)
             ctx.set(lane.wdata, 0xB0 + k)
+            ctx.set(lane.write_mask, 0b1111)
             ctx.set(lane.write, 1)
         ctx.set(dut.agent.addr, 6)                       # bank 2, row 1
         ctx.set(dut.agent.wdata, 0xA6)
@@ -410,6 +413,7 @@ def test_agent_and_lane_share_a_bank_on_different_ports():
         ctx.set(dut.agent.read, 1)
         ctx.set(lane.write_row, 2)                 # word 9
         ctx.set(lane.wdata, 0x99)
+        ctx.set(lane.write_mask, 0b1111)
         ctx.set(lane.write, 1)
         assert ctx.get(lane.write_grant) == 1
         await ctx.tick()
@@ -430,6 +434,25 @@ def test_agent_and_lane_share_a_bank_on_different_ports():
 
 
 # --- ECP5 ----------------------------------------------------------------------------------------
+
+def test_a_lane_writes_only_the_bytes_of_its_mask():
+    dut = TileMemory(MEMORIES["four_banks"])
+    lane = dut.lanes[2]
+
+    async def testbench(ctx):
+        await agent_write(ctx, dut, 6, 0x11223344)   # bank 2, row 1
+        for mask, word, want in [(0b0001, 0xAAAAAAAA, 0x112233AA),
+                                 (0b1100, 0xBBBBBBBB, 0xBBBB33AA),
+                                 (0b0000, 0xCCCCCCCC, 0xBBBB33AA)]:
+            ctx.set(lane.write_row, 1)
+            ctx.set(lane.wdata, word)
+            ctx.set(lane.write_mask, mask)
+            ctx.set(lane.write, 1)
+            await ctx.tick()
+            ctx.set(lane.write, 0)
+            assert await agent_read(ctx, dut, 6) == want
+    simulate(dut, testbench)
+
 
 def test_registered_boundary_adds_one_cycle_each_way():
     # The wrapper that sim/bench/sram.py times: a register on every port bit, nothing else.
