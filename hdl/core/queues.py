@@ -10,7 +10,7 @@ Each queue shows its first two wavelets, and gives one or two in a cycle: an int
 from the fabric is two wavelets, and a vector beat takes it whole.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,6 +29,8 @@ class ColorQueues(wiring.Component):
         taken and dropped: the core sends no requests.
     running : ``In(1)``
         The core runs; control wavelets arriving while it does not are dropped.
+    hold : ``In(1)``
+        Take nothing (the core is starting: its task table is loading).
     count : ``Out(range(depth + 1)).array(num_colors)``
         Wavelets in each queue.
     head, second : ``Out(32).array(num_colors)``
@@ -47,6 +49,7 @@ class ColorQueues(wiring.Component):
         super().__init__({
             "inp": In(link_signature(params)),
             "running": In(1),
+            "hold": In(1),
             "count": Out(range(depth + 1)).array(params.num_colors),
             "head": Out(w).array(params.num_colors),
             "second": Out(w).array(params.num_colors),
@@ -75,7 +78,7 @@ class ColorQueues(wiring.Component):
         for k in range(p.color_channels):
             colors = range(k, p.num_colors, p.color_channels)
             ready.append(Cat(has_room[c] for c in colors).all())
-        m.d.comb += self.inp.ready.eq(Cat(ready))
+        m.d.comb += self.inp.ready.eq(Mux(self.hold, 0, Cat(ready)))
 
         for c in range(p.num_colors):
             entries = Array(Signal(p.data_width, name=f"q{c}_{i}") for i in range(depth))

@@ -52,6 +52,8 @@ class TaskScheduler(wiring.Component):
     start : ``In(1)``
         The core starts ``next_task`` at the end of this cycle: a local task's *active*
         clears (an activation in the same cycle sets it again).
+    declared, is_data : ``Out(core_tasks)``
+        The tasks' bits (the scalar unit checks an asynchronous completion's task at issue).
     """
 
     def __init__(self, params):
@@ -67,6 +69,8 @@ class TaskScheduler(wiring.Component):
             "next_task": Out(6),
             "next_is_data": Out(1),
             "start": In(1),
+            "declared": Out(params.core_tasks),
+            "is_data": Out(params.core_tasks),
         })
 
     def elaborate(self, platform):
@@ -77,6 +81,7 @@ class TaskScheduler(wiring.Component):
         is_data = Signal(tasks)
         active = Signal(tasks)
         blocked = Signal(tasks)
+        m.d.comb += [self.declared.eq(declared), self.is_data.eq(is_data)]
 
         # Runnable tasks and the lowest of them.
         waiting = Signal(tasks)

@@ -1,0 +1,415 @@
+"""The scalar control unit: fetches and runs a task's instructions, one at a time.
+
+It starts the task the scheduler offers (a data task takes its wavelet, ``csr wdata``), reads
+the task's entry from the task table, and then runs instructions from program memory until
+``ret`` or ``halt``. Scalar instructions take a cycle (``ld`` two); a vector instruction goes
+to the stream engine with the descriptor registers' contents, and the unit waits until the
+engine says it may go on. Faults stop it and say why and where (``docs/isa.md``).
+
+Program memory is a synchronous block RAM: the address of the next instruction is presented
+in the cycle the current one runs, so the next word is there in the next cycle, taken branches
+included. Waiting keeps the word (the read port's enable is low).
+"""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from .datapath import VECTOR_OPCODES, VecOp
+from .isa import (FORMATS, NUM_DESCRIPTORS, NUM_REGS, AccFunc, AluFunc, CompletionAction, Csr,
+                  DescField, ElemType, Fault, Opcode)
+from .scheduler import TaskOp, TaskRequestSignature
+from .stream import IssueSignature, descriptor_layout
+
+__all__ = ["ScalarUnit", "ScalarMemorySignature", "SendSignature"]
+
+
+class ScalarMemorySignature(wiring.Signature):
+    """The scalar unit's word access to the tile memory (``read`` data in the next cycle)."""
+
+    def __init__(self, total_words):
+        super().__init__({
+            "addr": Out(range(total_words)), "read": Out(1), "write": Out(1),
+            "wdata": Out(32), "rdata": In(32), "grant": In(1),
+        })
+
+
+class SendSignature(wiring.Signature):
+    def __init__(self, params):
+        super().__init__({"valid": Out(1), "ready": In(1), "color": Out(params.color_bits),
+                          "data": Out(32), "ctrl": Out(1)})
+
+
+def _field(word, fmt, name):
+    f = FORMATS[fmt][name]
+    value = word[f.lo:f.lo + f.width]
+    return value.as_signed() if f.signed else value
+
+
+class ScalarUnit(wiring.Component):
+    """Fetch, decode and run; see the module's description.
+
+    Members
+    -------
+    run : ``In(1)``
+        The core is running; ``init`` (one cycle) clears the registers and descriptors.
+    imem_addr, imem_en : ``Out``; imem_data : ``In(32)``
+        Program memory's read port.
+    runnable, next_task, next_is_data, declared, is_data : ``In``; start : ``Out``
+        The scheduler.
+    task_request : ``Out(TaskRequestSignature())``; task_fault : ``In(1)``
+        ``activate``, ``block``, ``unblock``.
+    queue_count, queue_head, engine_pop : ``In`` per color; pop : ``Out(1)`` per color
+        The input queues, for a data task's wavelet and ``recv`` (the engine's pops first).
+    mem : ``Out(ScalarMemorySignature(...))``
+    issue : ``Out(IssueSignature())``; send : ``Out(SendSignature(...))``
+    acc_sel, acc_clear : ``Out``; acc_value : ``In``
+    engine_busy : ``In(1)``
+        A vector instruction is in flight (``halt`` waits for none).
+    x, y, cycle : ``In``
+        For ``csr``.
+    fault, fault_cause, fault_pc : ``Out``
+        A fault (one cycle), its cause and the address of the instruction.
+    halted : ``Out(1)``
+        ``halt`` completed (one cycle).
+    task_running, retired, started, stall_queue, stall_output, stall_bank : ``Out(1)``
+        For the counters.
+    """
+
+    def __init__(self, params):
+        self._params = params
+        p = params
+        C = p.num_colors
+        super().__init__({
+            "run": In(1), "init": In(1),
+            "imem_addr": Out(range(p.core_program_words)), "imem_en": Out(1),
+            "imem_data": In(32),
+            "runnable": In(1), "next_task": In(6), "next_is_data": In(1), "start": Out(1),
+            "declared": In(p.core_tasks), "is_data": In(p.core_tasks),
+            "task_request": Out(TaskRequestSignature()), "task_fault": In(1),
+            "queue_count": In(range(p.core_queue_depth + 1)).array(C),
+            "queue_head": In(32).array(C),
+            "engine_pop": In(2).array(C),
+            "pop": Out(1).array(C),
+            "mem": Out(ScalarMemorySignature(p.sram_bytes // 4)),
+            "issue": Out(IssueSignature()),
+            "send": Out(SendSignature(p)),
+            "acc_sel": Out(3), "acc_clear": Out(1), "acc_value": In(signed(64)),
+            "engine_busy": In(1),
+            "x": In(p.coord_bits), "y": In(p.coord_bits), "cycle": In(32),
+            "fault": Out(1), "fault_cause": Out(Fault), "fault_pc": Out(16),
+            "halted": Out(1),
+            "task_running": Out(1), "retired": Out(1), "started": Out(1),
+            "stall_queue": Out(1), "stall_output": Out(1), "stall_bank": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._params
+        C = p.num_colors
+        words = p.sram_bytes // 4
+
+        regs = Array(Signal(32, name=f"r{k}") for k in range(NUM_REGS))
+        descs = Array(Signal(descriptor_layout(), name=f"d{k}") for k in range(NUM_DESCRIPTORS))
+        pc = Signal(16)
+        task = Signal(6)
+        wdata = Signal(32)
+        word = self.imem_data
+        opcode = word[26:32]
+
+        def field(fmt, name):
+            return _field(word, fmt, name)
+
+        rd = field("R", "rd")
+        rs1_v = regs[field("R", "rs1")]
+        rs2_v = regs[field("R", "rs2")]
+        imm = field("I", "imm")
+
+        # Results and what the instruction does this cycle.
+        write_rd = Signal()
+        rd_value = Signal(32)
+        advance = Signal()          # the instruction completed: fetch the next
+        next_pc = Signal(17)
+        illegal = Signal()
+        fault_now = Signal()
+        pc_fault = Signal()         # the next pc is beyond program memory
+        cause = Signal(Fault)
+        end_task = Signal()
+        m.d.comb += next_pc.eq(pc + 1)
+
+        # The ALU, shared by the register and immediate forms.
+        a = Signal(32)
+        b = Signal(32)
+        alu_func = Signal(4)
+        alu_out = Signal(32)
+        m.d.comb += a.eq(rs1_v)
+        results = {
+            AluFunc.ADD: a + b, AluFunc.SUB: a - b, AluFunc.AND: a & b, AluFunc.OR: a | b,
+            AluFunc.XOR: a ^ b, AluFunc.SLL: a << b[:5], AluFunc.SRL: a >> b[:5],
+            AluFunc.SRA: a.as_signed() >> b[:5], AluFunc.SLT: a.as_signed() < b.as_signed(),
+            AluFunc.SLTU: a < b, AluFunc.MUL: a * b,
+        }
+        with m.Switch(alu_func):
+            for func, value in results.items():
+                with m.Case(func):
+                    m.d.comb += alu_out.eq(value)
+
+        immediate_alu = {Opcode.ADDI: AluFunc.ADD, Opcode.ANDI: AluFunc.AND,
+                         Opcode.ORI: AluFunc.OR, Opcode.XORI: AluFunc.XOR,
+                         Opcode.SLLI: AluFunc.SLL, Opcode.SRLI: AluFunc.SRL,
+                         Opcode.SRAI: AluFunc.SRA, Opcode.SLTI: AluFunc.SLT}
+        b_a = regs[field("B", "rs1")]
+        b_b = regs[field("B", "rs2")]
+        branches = {
+            Opcode.BEQ: b_a == b_b, Opcode.BNE: b_a != b_b,
+            Opcode.BLT: b_a.as_signed() < b_b.as_signed(),
+            Opcode.BGE: b_a.as_signed() >= b_b.as_signed(),
+            Opcode.BLTU: b_a < b_b, Opcode.BGEU: b_a >= b_b,
+        }
+
+        # Loads and stores.
+        mem_addr = Signal(32)
+        m.d.comb += [mem_addr.eq(rs1_v + imm), self.mem.addr.eq(mem_addr),
+                     self.mem.wdata.eq(regs[field("S", "rs2")])]
+
+        # Task requests.
+        t_task = Mux(field("T", "use_reg"), regs[field("T", "rs1")][:6], field("T", "task"))
+        t_reg_big = field("T", "use_reg") & (regs[field("T", "rs1")][6:] != 0)
+
+        # Queues: a color the engine pops this cycle is not the scalar unit's to pop.
+        color_r = field("RECV", "color")
+        engine_popping = Array(self.engine_pop)[color_r[:max(1, (C - 1).bit_length())]] != 0
+
+        # Vector instructions: ILLEGAL and TASK checks here, the rest in the engine.
+        v = {name: field("V", name) for name in FORMATS["V"]}
+        vop = Signal(VecOp)
+        is_vector = Signal()
+        for opc, op in VECTOR_OPCODES.items():
+            with m.If(opcode == opc):
+                m.d.comb += [vop.eq(op), is_vector.eq(1)]
+        multiplying = (vop == VecOp.MUL) | (vop == VecOp.DOT) | (vop == VecOp.AXPY)
+        v_illegal = Signal()
+        m.d.comb += v_illegal.eq(
+            (multiplying & (v["type"] == ElemType.I64))
+            | ((vop == VecOp.NARROW) & ((v["type"] == ElemType.I8) | (v["dtype"] >= v["type"])))
+            | ((vop == VecOp.DOT) & v["to_acc"] & (v["dst"] >= p.core_accumulators)))
+        v_task_bad = Signal()
+        v_task = v["task"]
+        known = (v_task < p.core_tasks) & self.declared.bit_select(v_task[:max(1, (p.core_tasks - 1).bit_length())], 1)
+        data_task = self.is_data.bit_select(v_task[:max(1, (p.core_tasks - 1).bit_length())], 1)
+        m.d.comb += v_task_bad.eq(v["async_"] & (~known | ((v["on_done"] == CompletionAction.ACTIVATE)
+                                                          & data_task)))
+        m.d.comb += [
+            self.issue.op.eq(vop), self.issue.etype.eq(v["type"]), self.issue.dtype.eq(v["dtype"]),
+            self.issue.to_acc.eq(v["to_acc"] & (vop == VecOp.DOT)), self.issue.acc.eq(v["dst"]),
+            self.issue.shift.eq(v["shift"]), self.issue.scalar.eq(regs[v["scalar"]]),
+            self.issue.async_.eq(v["async_"]), self.issue.on_done.eq(v["on_done"]),
+            self.issue.task.eq(v_task),
+            self.issue.desc[0].eq(descs[v["dst"]]), self.issue.desc[1].eq(descs[v["src0"]]),
+            self.issue.desc[2].eq(descs[v["src1"]]),
+        ]
+
+        acc_idx = field("ACC", "acc")
+        m.d.comb += self.acc_sel.eq(Mux(opcode == Opcode.ACC, acc_idx, 0))
+        acc = self.acc_value
+        acc_shifted = Signal(signed(64))
+        m.d.comb += acc_shifted.eq(acc >> field("ACC", "shift"))
+        saturated = Mux(acc_shifted > (1 << 31) - 1, (1 << 31) - 1,
+                        Mux(acc_shifted < -(1 << 31), -(1 << 31), acc_shifted))
+
+        state = Signal(_State)
+        fault_at = Signal(17)
+        m.d.comb += fault_at.eq(pc)
+        with m.Switch(state):
+            with m.Case(_State.IDLE):
+                data_color = self.next_task[:max(1, (C - 1).bit_length())]
+                blocked_pop = self.next_is_data & (Array(self.engine_pop)[data_color] != 0)
+                with m.If(self.run & self.runnable & ~blocked_pop & ~self.init):
+                    m.d.comb += [self.start.eq(1), self.imem_addr.eq(self.next_task),
+                                 self.imem_en.eq(1), self.started.eq(1)]
+                    m.d.sync += task.eq(self.next_task)
+                    with m.If(self.next_is_data):
+                        m.d.comb += Array(self.pop)[data_color].eq(1)
+                        m.d.sync += wdata.eq(Array(self.queue_head)[data_color])
+                    m.d.sync += state.eq(_State.ENTRY)
+            with m.Case(_State.ENTRY):
+                entry = word[:16]
+                m.d.comb += self.task_running.eq(1)
+                m.d.sync += pc.eq(entry)
+                with m.If(entry >= p.core_program_words):
+                    m.d.comb += [fault_now.eq(1), cause.eq(Fault.PC_RANGE), fault_at.eq(entry)]
+                with m.Else():
+                    m.d.comb += [self.imem_addr.eq(entry), self.imem_en.eq(1)]
+                    m.d.sync += state.eq(_State.EXEC)
+            with m.Case(_State.LOAD):
+                # The word the load asked for; the ld instruction is still the fetched word.
+                m.d.comb += [self.task_running.eq(1), write_rd.eq(1), rd_value.eq(self.mem.rdata),
+                             advance.eq(1)]
+            with m.Case(_State.EXEC):
+                m.d.comb += self.task_running.eq(1)
+                with m.Switch(opcode):
+                    with m.Case(Opcode.ALU):
+                        func = field("R", "func")
+                        m.d.comb += [alu_func.eq(func), b.eq(rs2_v), write_rd.eq(1),
+                                     rd_value.eq(alu_out), advance.eq(1),
+                                     illegal.eq(func > max(AluFunc))]
+                    for opc, func in immediate_alu.items():
+                        with m.Case(opc):
+                            m.d.comb += [alu_func.eq(func), b.eq(imm), write_rd.eq(1),
+                                         rd_value.eq(alu_out), advance.eq(1)]
+                    with m.Case(Opcode.LUI):
+                        m.d.comb += [write_rd.eq(1), rd_value.eq(field("U", "imm") << 10),
+                                     advance.eq(1)]
+                    with m.Case(Opcode.LD, Opcode.ST):
+                        in_range = mem_addr < words
+                        with m.If(~in_range):
+                            m.d.comb += [fault_now.eq(1), cause.eq(Fault.MEMORY_RANGE)]
+                        with m.Elif(opcode == Opcode.LD):
+                            m.d.comb += [self.mem.read.eq(1), self.stall_bank.eq(~self.mem.grant)]
+                            with m.If(self.mem.grant):
+                                m.d.sync += state.eq(_State.LOAD)
+                        with m.Else():
+                            m.d.comb += [self.mem.write.eq(1), advance.eq(self.mem.grant),
+                                         self.stall_bank.eq(~self.mem.grant)]
+                    for opc, taken in branches.items():
+                        with m.Case(opc):
+                            m.d.comb += advance.eq(1)
+                            with m.If(taken):
+                                m.d.comb += next_pc.eq(pc + field("B", "offset"))
+                    with m.Case(Opcode.JMP):
+                        m.d.comb += [advance.eq(1), next_pc.eq(field("J", "target"))]
+                    with m.Case(Opcode.ACTIVATE, Opcode.BLOCK, Opcode.UNBLOCK):
+                        op = Mux(opcode == Opcode.ACTIVATE, TaskOp.ACTIVATE,
+                                 Mux(opcode == Opcode.BLOCK, TaskOp.BLOCK, TaskOp.UNBLOCK))
+                        m.d.comb += [self.task_request.valid.eq(~t_reg_big),
+                                     self.task_request.op.eq(op),
+                                     self.task_request.task.eq(t_task)]
+                        with m.If(self.task_fault | t_reg_big):
+                            m.d.comb += [fault_now.eq(1), cause.eq(Fault.TASK)]
+                        with m.Else():
+                            m.d.comb += advance.eq(1)
+                    with m.Case(Opcode.RET):
+                        m.d.comb += end_task.eq(1)
+                    with m.Case(Opcode.HALT):
+                        with m.If(~self.engine_busy):
+                            m.d.comb += [self.halted.eq(1), self.retired.eq(1)]
+                            m.d.sync += state.eq(_State.HALTED)
+                    with m.Case(Opcode.SEND):
+                        color = field("SEND", "color")
+                        with m.If(color >= C):
+                            m.d.comb += illegal.eq(1)
+                        with m.Else():
+                            m.d.comb += [self.send.valid.eq(1), self.send.color.eq(color),
+                                         self.send.data.eq(regs[field("SEND", "rs1")]),
+                                         self.send.ctrl.eq(field("SEND", "ctrl")),
+                                         advance.eq(self.send.ready),
+                                         self.stall_output.eq(~self.send.ready)]
+                    with m.Case(Opcode.RECV):
+                        with m.If(color_r >= C):
+                            m.d.comb += illegal.eq(1)
+                        with m.Else():
+                            available = (Array(self.queue_count)[color_r] != 0) & ~engine_popping
+                            m.d.comb += [self.stall_queue.eq(~available),
+                                         write_rd.eq(available), advance.eq(available),
+                                         rd_value.eq(Array(self.queue_head)[color_r])]
+                            with m.If(available):
+                                m.d.comb += Array(self.pop)[color_r].eq(1)
+                    with m.Case(Opcode.CSR):
+                        number = field("CSR", "csr")
+                        m.d.comb += [write_rd.eq(1), advance.eq(1)]
+                        with m.Switch(number):
+                            with m.Case(Csr.CYCLE):
+                                m.d.comb += rd_value.eq(self.cycle)
+                            with m.Case(Csr.X):
+                                m.d.comb += rd_value.eq(self.x.as_signed())
+                            with m.Case(Csr.Y):
+                                m.d.comb += rd_value.eq(self.y.as_signed())
+                            with m.Case(Csr.WDATA):
+                                m.d.comb += rd_value.eq(wdata)
+                            with m.Case(Csr.TASK):
+                                m.d.comb += rd_value.eq(task)
+                            with m.Default():
+                                m.d.comb += [illegal.eq(1), write_rd.eq(0), advance.eq(0)]
+                    with m.Case(Opcode.DSET, Opcode.DSETI):
+                        d = field("DSET", "desc")
+                        fnum = field("DSET", "field")
+                        value = Mux(opcode == Opcode.DSET, regs[field("DSET", "rs1")],
+                                    field("DSETI", "imm"))
+                        with m.If(fnum >= len(DescField)):
+                            m.d.comb += illegal.eq(1)
+                        with m.Else():
+                            m.d.comb += advance.eq(1)
+                            with m.Switch(fnum):
+                                for fd in DescField:
+                                    with m.Case(fd):
+                                        m.d.sync += getattr(descs[d], fd.name.lower()).eq(
+                                            value[:16])
+                    with m.Case(Opcode.ACC):
+                        func = field("ACC", "func")
+                        with m.If(acc_idx >= p.core_accumulators):
+                            m.d.comb += illegal.eq(1)
+                        with m.Else():
+                            m.d.comb += advance.eq(1)
+                            with m.Switch(func):
+                                with m.Case(AccFunc.CLR):
+                                    m.d.comb += self.acc_clear.eq(1)
+                                with m.Case(AccFunc.LO):
+                                    m.d.comb += [write_rd.eq(1), rd_value.eq(acc[:32])]
+                                with m.Case(AccFunc.HI):
+                                    m.d.comb += [write_rd.eq(1), rd_value.eq(acc[32:64])]
+                                with m.Case(AccFunc.SAT):
+                                    m.d.comb += [write_rd.eq(1), rd_value.eq(saturated)]
+                    with m.Case(*VECTOR_OPCODES):
+                        with m.If(v_illegal):
+                            m.d.comb += illegal.eq(1)
+                        with m.Elif(v_task_bad):
+                            m.d.comb += [fault_now.eq(1), cause.eq(Fault.TASK)]
+                        with m.Else():
+                            m.d.comb += self.issue.valid.eq(1)
+                            with m.If(self.issue.done):
+                                with m.If(self.issue.fault != Fault.NONE):
+                                    m.d.comb += [fault_now.eq(1), cause.eq(self.issue.fault)]
+                                with m.Else():
+                                    m.d.comb += advance.eq(1)
+                    with m.Default():
+                        m.d.comb += illegal.eq(1)
+                with m.If(illegal):
+                    m.d.comb += [fault_now.eq(1), cause.eq(Fault.ILLEGAL_INSTRUCTION)]
+                with m.If(end_task & ~fault_now):
+                    m.d.comb += self.retired.eq(1)
+                    m.d.sync += state.eq(_State.IDLE)
+
+        # A completed instruction: its register write, and the next one's fetch.
+        good = advance & ~fault_now
+        with m.If(write_rd & good & (rd != 0)):
+            m.d.sync += regs[rd].eq(rd_value)
+        with m.If(good):
+            m.d.comb += self.retired.eq(1)
+            m.d.sync += pc.eq(next_pc)
+            with m.If(next_pc >= p.core_program_words):
+                # The next instruction is not in program memory: the fault is its own.
+                m.d.comb += [pc_fault.eq(1), fault_at.eq(next_pc)]
+            with m.Else():
+                m.d.comb += [self.imem_addr.eq(next_pc), self.imem_en.eq(1)]
+                m.d.sync += state.eq(_State.EXEC)
+
+        m.d.comb += [self.fault.eq((fault_now | pc_fault) & self.run),
+                     self.fault_cause.eq(Mux(pc_fault, Fault.PC_RANGE, cause)),
+                     self.fault_pc.eq(fault_at)]
+        with m.If(fault_now | pc_fault | ~self.run):
+            m.d.sync += state.eq(_State.HALTED)
+        with m.If(self.init):
+            m.d.sync += [state.eq(_State.IDLE), wdata.eq(0)]
+            for k in range(NUM_REGS):
+                m.d.sync += regs[k].eq(0)
+            for k in range(NUM_DESCRIPTORS):
+                m.d.sync += descs[k].eq(0)
+        return m
+
+
+class _State(enum.Enum, shape=3):
+    IDLE = 0      # no task: start the one the scheduler offers
+    ENTRY = 1     # the task table's word arrives: fetch the entry
+    EXEC = 2      # run the fetched instruction
+    LOAD = 3      # a load's word arrives
+    HALTED = 4    # halted, faulted or stopped: until the core starts again
