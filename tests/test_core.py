@@ -144,3 +144,30 @@ waker: li r2, 333
 def test_each_fault_stops_the_core_at_its_instruction(src, cause):
     run, model = check_against_model(src)
     assert run.fault == cause
+
+
+def test_random_programs_agree_with_the_model():
+    """Random timing-independent programs (sim/random_programs.py) on the core in Amaranth's
+    simulator; the Verilator tests run many more."""
+    import random
+    from tessera.sim.random_programs import random_program
+    import os
+    rng = random.Random(int(os.environ.get("TESSERA_SEED", 11)))
+    faults = 0
+    for trial in range(int(os.environ.get("TESSERA_TRIALS", 12))):
+        program = random_program(P, rng)
+        model, state = model_of(P, program.image, program.memory, program.inputs)
+        assert state in (RunState.DONE, RunState.FAULT), (trial, state, program.summary)
+        assert (state == RunState.FAULT) == program.expect_fault, (trial, program.summary)
+        run = run_on_core(P, program.image, memory=program.memory, inputs=program.inputs,
+                          seed=trial)
+        where = (trial, program.summary)
+        assert run.fault == model.fault, where
+        faults += run.fault != Fault.NONE
+        assert run.done == model.done, where
+        assert run.memory == [int(w) for w in model.memory], where
+        by_color = lambda ws: {c: [(w.data, w.ctrl) for w in ws if w.color == c]  # noqa: E731
+                               for c in range(P.num_colors)}
+        assert by_color(run.sent) == by_color(model.sent), where
+        assert (run.macs, run.tasks_run) == (model.macs, model.tasks_run), where
+    assert faults >= 1
