@@ -14,7 +14,7 @@ the core's output share the router's RAMP input through a :class:`PacketMerge`, 
 every packet whole.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -217,11 +217,18 @@ class MemoryAgent(wiring.Component):
         Sticky error flags, the bits of :class:`AgentStatus`.
     """
 
-    def __init__(self, params):
+    def __init__(self, params, *, core=False):
         self._params = params
+        self._core = core
         self._total_words = params.sram_bytes // params.word_bytes
         w = params.data_width
+        members = {}
+        if core:
+            from .core.core import CORE_WINDOW_WORDS
+            members["core"] = Out(MemoryPortSignature(data_width=w,
+                                                      total_words=CORE_WINDOW_WORDS))
         super().__init__({
+            **members,
             "inp": In(wavelet_stream(params)),
             "out": Out(wavelet_stream(params)),
             "memory": Out(MemoryPortSignature(data_width=w, total_words=self._total_words)),
@@ -257,8 +264,29 @@ class MemoryAgent(wiring.Component):
         skid_valid = Signal()
         skid_data = Signal(w)
 
-        in_range = addr < total
+        # Where the address is: the SRAM, or (with a core) its program memory and registers.
+        in_sram = addr < total
+        in_core = Const(0)
+        if self._core:
+            from .core.core import core_window
+            from .core.isa import PROGRAM_BASE
+            windows = core_window(p)
+            in_core = Cat((addr >= lo) & (addr < hi) for lo, hi in windows).any()
+            # A read's run stays inside one region.
+            run_fits = Cat((addr >= lo) & (addr + count <= hi) for lo, hi in windows).any()
+            m.d.comb += [self.core.addr.eq((addr - PROGRAM_BASE)[:len(self.core.addr)]),
+                         self.core.wdata.eq(word.data)]
+        in_range = in_sram | in_core
+        read_issue = Signal()       # a read of the word at addr, this cycle
+        read_from_core = Signal()   # ... the word arriving now came from the core window
+        with m.If(read_issue):
+            m.d.sync += read_from_core.eq(in_core)
+        rdata = self.memory.rdata
+        if self._core:
+            rdata = Mux(read_from_core, self.core.rdata, self.memory.rdata)
+            m.d.comb += self.core.read.eq(read_issue & in_core)
         m.d.comb += [
+            self.memory.read.eq(read_issue & in_sram),
             self.memory.addr.eq(addr[:len(self.memory.addr)]),
             self.memory.wdata.eq(word.data),
             self.config.payload.eq(word.data[:len(self.config.payload.as_value())]),
@@ -310,8 +338,10 @@ class MemoryAgent(wiring.Component):
             with m.State("WRITE"):
                 m.d.comb += [
                     self.inp.ready.eq(1),
-                    self.memory.write.eq(take & in_range),
+                    self.memory.write.eq(take & in_sram),
                 ]
+                if self._core:
+                    m.d.comb += self.core.write.eq(take & in_core)
                 with m.If(take):
                     m.d.sync += addr.eq(addr + 1)
                     with m.If(~in_range):
@@ -343,7 +373,8 @@ class MemoryAgent(wiring.Component):
                 with m.If(take):
                     m.d.sync += reply_header.eq(word.data)
                     with m.If(op == AgentOp.READ):
-                        with m.If(addr + count > total):
+                        with m.If((addr + count > total) & ~run_fits if self._core
+                                  else addr + count > total):
                             m.d.sync += reply_status.eq(AgentStatus.READ_RANGE)
                             flag(AgentStatus.READ_RANGE)
                         with m.Else():
@@ -386,7 +417,7 @@ class MemoryAgent(wiring.Component):
                     with m.Else():
                         # The first word's read goes out as the status leaves, so the
                         # word follows it in the next cycle.
-                        m.d.comb += self.memory.read.eq(1)
+                        m.d.comb += read_issue.eq(1)
                         m.d.sync += [in_flight.eq(1), addr.eq(addr + 1), count.eq(count - 1)]
                         m.next = "READ_DATA"
 
@@ -396,9 +427,9 @@ class MemoryAgent(wiring.Component):
                 # skid fills only when no read is issued, so both are never held at once.)
                 issue = (count != 0) & (~(in_flight | skid_valid) | self.out.ready)
                 m.d.comb += [
-                    self.memory.read.eq(issue),
+                    read_issue.eq(issue),
                     self.out.valid.eq(skid_valid | in_flight),
-                    self.out.payload.data.eq(Mux(skid_valid, skid_data, self.memory.rdata)),
+                    self.out.payload.data.eq(Mux(skid_valid, skid_data, rdata)),
                     self.out.payload.addressed.eq(1),
                     # The last word: nothing left to issue and no other word held.
                     self.out.payload.last.eq((count == 0) & ~(skid_valid & in_flight)),
@@ -410,7 +441,7 @@ class MemoryAgent(wiring.Component):
                     with m.If(self.out.ready):
                         m.d.sync += skid_valid.eq(0)
                 with m.Elif(in_flight & ~self.out.ready):
-                    m.d.sync += [skid_valid.eq(1), skid_data.eq(self.memory.rdata)]
+                    m.d.sync += [skid_valid.eq(1), skid_data.eq(rdata)]
                 with m.If(self.out.valid & self.out.ready & self.out.payload.last):
                     m.next = "REQUEST"
 
@@ -451,10 +482,25 @@ class Tile(wiring.Component):
         This tile's coordinates: the same design serves every tile.
     status : ``Out(STATUS_BITS)``
         The memory agent's sticky error flags (:class:`AgentStatus`).
+
+    Parameters
+    ----------
+    params : FabricParams
+    core : bool
+        With the compute core (``hdl/core/``, ``docs/isa.md``): it takes the colored
+        wavelets for the tile, sends into the merge, shares the banks, and the agent reaches its
+        program memory and registers. Without it (a network-only tile) the core side takes
+        every wavelet at once. A core needs ``data_width = 32``.
     """
 
-    def __init__(self, params):
+    def __init__(self, params, *, core=False):
         self._params = params
+        self._core = core
+        if core and params.data_width != 32:
+            from .params import ParamError
+            raise ParamError(f"data_width must be 32 for a tile with a core (its words and "
+                             f"instructions are 32 bits), not {params.data_width}; a "
+                             f"network-only tile has no such rule (--no-core)")
         members = {}
         for d in MESH_DIRECTIONS:
             members[link_name(d, "in")] = In(link_signature(params))
@@ -478,7 +524,7 @@ class Tile(wiring.Component):
         m.submodules.router = router = Router(p)
         m.submodules.memory = memory = TileMemory(p)
         m.submodules.ramp_out = demux = RampDemux(p)
-        m.submodules.agent = agent = MemoryAgent(p)
+        m.submodules.agent = agent = MemoryAgent(p, core=self._core)
         m.submodules.ramp_in = merge = PacketMerge(p, 2)
         m.submodules.core_tap = tap = WaveletCounter(p)
 
@@ -490,13 +536,24 @@ class Tile(wiring.Component):
         wiring.connect(m, router.out[Direction.RAMP], demux.inp)
         wiring.connect(m, demux.agent, agent.inp)
         wiring.connect(m, agent.out, merge.sources[0])
-        # merge.sources[1] is the core's output; until the core exists it sends nothing.
         wiring.connect(m, merge.out, router.inp[Direction.RAMP])
         wiring.connect(m, agent.config, router.config)
         wiring.connect(m, agent.memory, memory.agent)
-        # The core's side: taken at once until the core exists, and counted.
+        if self._core:
+            from .core.core import Core
+            m.submodules.core = core = Core(p)
+            wiring.connect(m, demux.core, core.inp)
+            wiring.connect(m, core.out, merge.sources[1])
+            wiring.connect(m, agent.core, core.host)
+            for k in range(memory.banks):
+                wiring.connect(m, core.banks[k], memory.lanes[k])
+            m.d.comb += [core.x.eq(self.x), core.y.eq(self.y)]
+        else:
+            # merge.sources[1] is the core's output: without a core it sends nothing, and the
+            # core side takes everything at once.
+            m.d.comb += demux.core.ready.eq(all_channels(p))
+        # The core side's wavelets, counted.
         m.d.comb += [
-            demux.core.ready.eq(all_channels(p)),
             tap.link.valid.eq(demux.core.valid),
             tap.link.payload.eq(demux.core.payload),
             tap.link.ready.eq(demux.core.ready),

@@ -41,8 +41,9 @@ class RandomProgram:
 _ELEMENTWISE = ["vmov", "vadd", "vsub", "vmul", "vmax", "vmin", "vaxpy", "vdot", "vnarrow"]
 
 
-def random_program(params, rng):
-    """A :class:`RandomProgram` for ``params`` (at least 8 colors, 8 KiB of memory)."""
+def random_program(params, rng, *, fault=None):
+    """A :class:`RandomProgram` for ``params`` (at least 8 colors, 4 KiB of memory); ``fault``
+    True or False makes it end in a fault or not (default: one in six do)."""
     if params.num_colors < 8:
         raise ValueError(f"num_colors must be at least 8 for random programs, not "
                          f"{params.num_colors}")
@@ -56,7 +57,7 @@ def random_program(params, rng):
     areas = iter(range(INPUT_WORDS + 8, params.sram_bytes // 4 - AREA_WORDS, AREA_WORDS))
     memory = [rng.getrandbits(32) for _ in range(INPUT_WORDS)] + [0] * 8
 
-    expect_fault = rng.random() < 0.15
+    expect_fault = rng.random() < 1 / 6 if fault is None else fault
     n_data = 0 if expect_fault else rng.randrange(len(data_colors) + 1)
     use_ctrl = not expect_fault and rng.random() < 0.5
     n_async = 0 if expect_fault else rng.randrange(3)

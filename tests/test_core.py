@@ -155,7 +155,7 @@ def test_random_programs_agree_with_the_model():
     rng = random.Random(int(os.environ.get("TESSERA_SEED", 11)))
     faults = 0
     for trial in range(int(os.environ.get("TESSERA_TRIALS", 12))):
-        program = random_program(P, rng)
+        program = random_program(P, rng, fault=trial % 4 == 3)
         model, state = model_of(P, program.image, program.memory, program.inputs)
         assert state in (RunState.DONE, RunState.FAULT), (trial, state, program.summary)
         assert (state == RunState.FAULT) == program.expect_fault, (trial, program.summary)

@@ -659,3 +659,50 @@ def test_tile_write_and_read_through_the_mesh():
         assert ctx.get(tile.status) == 0
     simulate(tile, testbench)
 
+
+
+def test_a_tile_with_a_core_loads_runs_and_reports_through_the_mesh():
+    """The host's whole path to a core: the program written to program memory through the
+    memory agent, routes into and out of the core, START, colored wavelets in from the west,
+    the core's wavelets out to the east, then the core's status and the memory read back."""
+    from tessera.hdl.core.isa import CORE_REGS_BASE, PROGRAM_BASE, CoreControl, CoreReg
+    from tessera.sim.asm import assemble
+    image = assemble("""
+.task rx, data, color=3
+rx: csr r1, wdata
+    addi r1, r1, 100
+    send r1, 4
+    ld r2, 50(r0)
+    addi r2, r2, 1
+    st r2, 50(r0)
+    li r3, 5
+    bne r2, r3, more
+    halt
+more: ret
+""", PARAMS)
+    tile = Tile(PARAMS, core=True)
+    inputs = [Wavelet(data=k, color=3) for k in range(5)]
+
+    async def testbench(ctx):
+        ports = tile_ports(tile, rng=random.Random(2), ready_prob={"east": 0.6})
+        ports.send("west", write_request(PROGRAM_BASE, image.words))
+        ports.send("west", route_request({3: Route(Direction.WEST, {Direction.RAMP}),
+                                          4: Route(Direction.RAMP, {Direction.EAST})}))
+        ports.send("west", write_request(CORE_REGS_BASE + CoreReg.CONTROL,
+                                         [CoreControl.START]))
+        ports.send("west", status_request())
+        await ports.run_until(ctx, lambda: len(ports.received["west"]) == 5)
+        ports.send("west", inputs)
+        await ports.run_until(ctx, lambda: len(ports.received["east"]) == 5)
+        ports.send("west", read_request(CORE_REGS_BASE + CoreReg.STATUS, 2))
+        ports.send("west", read_request(50, 1))
+        ports.send("west", read_request(CORE_REGS_BASE + CoreReg.TASKS_RUN, 2))
+        await ports.run_until(ctx, lambda: len(ports.received["west"]) == 5 + 4 + 3 + 4)
+        assert ports.received["east"] == [Wavelet(data=k + 100, color=4) for k in range(5)]
+        replies = ports.received["west"][5:]
+        assert replies[:4] == reply_packet([0, 0b010, 0])        # done, no fault, pc 0
+        assert replies[4:7] == reply_packet([0, 5])
+        tasks_run, instructions = replies[9].data, replies[10].data
+        assert tasks_run == 5 and instructions == 5 * 9     # 8 and a ret or a halt
+        assert ctx.get(tile.status) == 0
+    simulate(tile, testbench)
