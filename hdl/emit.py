@@ -15,8 +15,9 @@ def router_verilog(params, *, name=ROUTER_TOP):
     return convert(router, name=name)
 
 
-def write_fabric(params, out_dir, *, preset=None):
-    """Write the fabric's Verilog and ``manifest.json`` into ``out_dir``; return the manifest.
+def write_fabric(params, out_dir, *, preset=None, core=False):
+    """Write the fabric's Verilog (tiles with compute cores if ``core``) and ``manifest.json``
+    into ``out_dir``; return the manifest.
 
     The files are written to a temporary directory beside ``out_dir`` and moved into place only
     when all of them are complete, so a failure leaves nothing half-written. The manifest holds
@@ -33,10 +34,11 @@ def write_fabric(params, out_dir, *, preset=None):
     from .fabric import FABRIC_MODULE, TILE_MODULE, fabric_ports, fabric_verilog
 
     out_dir = Path(out_dir)
-    sources = fabric_verilog(params)
+    sources = fabric_verilog(params, core=core)
     manifest = {
         "generator": f"tessera {metadata.version('tessera')}",
         "preset": preset,
+        "core": core,
         "params": params.as_sections(),
         "top": FABRIC_MODULE,
         "tile_module": TILE_MODULE,

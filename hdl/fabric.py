@@ -78,8 +78,9 @@ class Fabric(wiring.Component):
         The OR of every tile's sticky error flags (:class:`~.tile.AgentStatus`).
     """
 
-    def __init__(self, params):
+    def __init__(self, params, *, core=False):
         self._params = params
+        self._core = core
         super().__init__(fabric_signature(params))
 
     @property
@@ -98,7 +99,7 @@ class Fabric(wiring.Component):
         tiles = {}
         for y in range(p.rows):
             for x in range(p.cols):
-                tiles[x, y] = tile = Tile(p)
+                tiles[x, y] = tile = Tile(p, core=self._core)
                 m.submodules[f"tile_{x}_{y}"] = tile
                 m.d.comb += [tile.x.eq(x), tile.y.eq(y)]
         for (x, y), tile in tiles.items():
@@ -221,7 +222,8 @@ def fabric_module_verilog(params):
     return "\n".join(out) + "\n"
 
 
-def fabric_verilog(params):
-    """The fabric's Verilog: ``{file name: text}`` with the tile module and the fabric module."""
-    tile = convert(Tile(params), name=TILE_MODULE)
+def fabric_verilog(params, *, core=False):
+    """The fabric's Verilog: ``{file name: text}`` with the tile module (with a compute core if
+    ``core``) and the fabric module."""
+    tile = convert(Tile(params, core=core), name=TILE_MODULE)
     return {f"{TILE_MODULE}.v": tile, f"{FABRIC_MODULE}.v": fabric_module_verilog(params)}

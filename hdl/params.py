@@ -263,9 +263,10 @@ PRESETS = {
                   queue_depth=2, color_channels=1, sram_bytes=4096, sram_banks=2,
                  core_lanes=2, core_tasks=16, core_microthreads=1, core_program_words=512,
                   core_queue_depth=2, core_accumulators=2, core_acc_bits=48),
-    # The smallest useful fabric, for quick tests: 16-bit wavelets, 4 colors in 2 channels (so
-    # shared channels are exercised too).
-    "tiny": dict(rows=2, cols=2, coord_bits=4, data_width=16, color_bits=2, num_colors=4,
+    # The smallest useful fabric with cores, for quick tests: 4 colors in 2 channels (so shared
+    # channels are exercised too), one SRAM bank. (The network alone also runs with 16-bit
+    # wavelets: data_width = 16 and --no-core; the router's and fabric's tests do.)
+    "tiny": dict(rows=2, cols=2, coord_bits=4, data_width=32, color_bits=2, num_colors=4,
                  queue_depth=2, color_channels=2, sram_bytes=512, sram_banks=1,
                  core_lanes=2, core_tasks=8, core_microthreads=1, core_program_words=256,
                  core_queue_depth=2, core_accumulators=2, core_acc_bits=48),

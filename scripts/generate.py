@@ -28,6 +28,9 @@ def register(commands, add_param_arguments, params_from_args, usage_error):
     p.add_argument("--force", action="store_true",
                    help="write into an output directory that holds other files (Tessera's "
                         "files in it are replaced, the others are left)")
+    p.add_argument("--no-core", dest="core", action="store_false",
+                   help="network-only tiles: router, SRAM and memory agent, no compute core "
+                        "(the core side takes every wavelet); allows data_width other than 32")
     p.add_argument("--lint", action="store_true",
                    help="also run Verilator's lint on the result (waivers: sim/verilator.py)")
     add_param_arguments(p)
@@ -40,7 +43,7 @@ def register(commands, add_param_arguments, params_from_args, usage_error):
         check_out_dir(args.out, usage_error, force=args.force)
         start = time.perf_counter()
         try:
-            manifest = write_fabric(params, args.out, preset=preset)
+            manifest = write_fabric(params, args.out, preset=preset, core=args.core)
         except OSError as e:
             raise usage_error(f"out must be a directory that can be written, but writing "
                               f"{args.out!r} failed: {e.strerror or e}") from None

@@ -112,7 +112,7 @@ def test_parse_nextpnr_log_takes_the_post_route_fmax():
 
 def test_cli_bench_router_amaranth(tessera, tmp_path):
     out = tmp_path / "router.json"
-    r = tessera("bench", "router", "--preset", "tiny", "--simulators", "amaranth",
+    r = tessera("bench", "router", "--preset", "tiny", "--data-width", "16", "--simulators", "amaranth",
                 "--amaranth-cycles", "100", "--no-timed-windows", "--patterns",
                 "permutation,hotspot", "--json", str(out))
     assert r.returncode == 0, r.stderr

@@ -56,7 +56,7 @@ def _type_bits(t):
     return 8 << t
 
 
-def random_instruction(rng, params):
+def random_instruction(rng, params, *, fault=False):
     """``(op, etype, dtype, to_acc, acc, shift, scalar, descriptors)`` with descriptors
     ``[dst, src0, src1]`` as field dicts, mostly valid, memory regions disjoint."""
     op = rng.choice(list(VecOp))
@@ -96,10 +96,19 @@ def random_instruction(rng, params):
         descs.append({"kind": int(kind), "base": base & 0xFFFF, "len": shape[0],
                       "stride": stride & 0xFFFF, "rows": shape[1],
                       "rowstride": rowstride & 0xFFFF, "color": colors[k]})
-    if rng.random() < 0.03:
-        descs[rng.randrange(3)]["len"] += 1          # a shape mismatch
-    if rng.random() < 0.02:
-        descs[1]["kind"] = int(DescKind.FOUT)        # a wrong kind
+    if fault or rng.random() < 0.03:
+        kind = rng.randrange(3)
+        if kind == 0:
+            descs[1]["kind"] = int(DescKind.FOUT)    # a wrong kind
+        elif kind == 1:
+            descs[1]["len"] += 1                     # a shape mismatch
+        else:
+            descs[1].update(kind=int(DescKind.MEM), len=max(descs[1]["len"], 1),
+                            rows=max(descs[1]["rows"], 1), base=params.sram_bytes // 4 - 1,
+                            stride=1)                # off the end of the memory
+            if op != VecOp.DOT:
+                descs[0]["len"], descs[0]["rows"] = descs[1]["len"], descs[1]["rows"]
+            descs[2]["len"], descs[2]["rows"] = descs[1]["len"], descs[1]["rows"]
     return (op, etype, dtype, to_acc, rng.randrange(params.core_accumulators),
             rng.randrange(32), rng.getrandbits(32), descs)
 
@@ -155,7 +164,7 @@ def test_engine_agrees_with_the_model_on_random_instructions(preset, overrides, 
     async def bench(ctx):
         accumulators = [0] * params.core_accumulators
         for trial in range(int(os.environ.get("TESSERA_TRIALS", 40))):
-            instruction = random_instruction(rng, params)
+            instruction = random_instruction(rng, params, fault=trial % 10 == 9)
             op, etype, dtype, to_acc, acc, shift, scalar, descs = instruction
             image = np.array([rng.getrandbits(32) for _ in range(4 * REGION)], dtype=np.uint32)
             full = np.zeros(words, dtype=np.uint32)

@@ -27,7 +27,7 @@ SHAPES = {
     # One tile: every edge port of the fabric is a port of the same tile.
     "1x1": resolve_params("default", overrides={"rows": 1, "cols": 1}),
     # The smallest widths (16-bit wavelets, 8-bit tags, queues of 2, one SRAM bank).
-    "2x2-tiny": resolve_params("tiny"),
+    "2x2-tiny": resolve_params("tiny", overrides={"data_width": 16}),
     # The default preset.
     "4x4": resolve_params("default"),
     # Not square: rows and columns must not be swapped anywhere.

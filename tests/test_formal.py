@@ -190,7 +190,7 @@ class _DropsWriteWhenAlmostFull(ChannelQueues):
 
 
 def _wavelet_shape():
-    return wavelet_layout(resolve_params("tiny"))
+    return wavelet_layout(resolve_params("tiny", overrides={"data_width": 16}))
 
 
 @pytest.mark.parametrize("channels, depth, payload, tag", [

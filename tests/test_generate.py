@@ -48,6 +48,16 @@ def test_every_shape_lints_and_defines_the_tile_once(preset, rows, cols, tmp_pat
     assert ok, messages
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["default", "tiny"])
+def test_tiles_with_cores_lint_clean(preset, tmp_path):
+    params = resolve_params(preset, overrides={"rows": 1, "cols": 2})
+    manifest = write_fabric(params, tmp_path, core=True)
+    assert manifest["core"] is True
+    ok, messages = lint([tmp_path / f["name"] for f in manifest["files"]], top=FABRIC_MODULE)
+    assert ok, messages
+
+
 def test_manifest_matches_the_parameters(tmp_path):
     params = resolve_params("wse", overrides={"rows": 3, "cols": 5})
     write_fabric(params, tmp_path, preset="wse")

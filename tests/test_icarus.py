@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 FABRICS = {
     "1x1": resolve_params("default", overrides={"rows": 1, "cols": 1}),
     "2x2": resolve_params("default", overrides={"rows": 2, "cols": 2}),
-    "2x2-tiny": resolve_params("tiny"),
+    "2x2-tiny": resolve_params("tiny", overrides={"data_width": 16}),
 }
 
 

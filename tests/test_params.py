@@ -47,7 +47,7 @@ def test_precedence_preset_then_file_then_overrides(tmp_path):
     assert (p.rows, p.cols, p.num_colors) == (3, 7, 24)
     # An explicit preset beats the file's preset key; the file's keys still apply.
     p = resolve_params(preset="tiny", config=path)
-    assert (p.rows, p.cols, p.data_width) == (3, 5, 16)
+    assert (p.rows, p.cols, p.data_width) == (3, 5, 32)
 
 
 def test_replace_validates_again():

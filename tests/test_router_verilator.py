@@ -21,7 +21,7 @@ TEST_MODULE = "test_router"
 PARAM_SETS = {
     "default": resolve_params("default"),
     # 16-bit wavelets, 4 colors, queues of 2: every width and depth at its smallest.
-    "tiny": resolve_params("tiny"),
+    "tiny": resolve_params("tiny", overrides={"data_width": 16}),
     # 24 colors: a route table that is not a power of two, colors beyond it in the field.
     "wse": resolve_params("wse"),
     # The widest wavelet and deep queues; every color in one shared channel.

@@ -105,7 +105,7 @@ def test_parameters_are_checked(exception, message, params):
 
 
 @pytest.mark.parametrize("preset, banks, bank_words, total_words", [
-    ("tiny", 1, 256, 256), ("default", 2, 512, 1024), ("wse", 8, 1536, 12288),
+    ("tiny", 1, 128, 128), ("default", 2, 512, 1024), ("wse", 8, 1536, 12288),
 ])
 def test_organisation_of_the_presets(preset, banks, bank_words, total_words):
     dut = inspected(TileMemory(resolve_params(preset)))

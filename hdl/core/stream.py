@@ -250,11 +250,13 @@ class StreamEngine(wiring.Component):
         len_m1 = Signal(signed(18))
         rows_m1 = Signal(signed(18))
         m.d.comb += [len_m1.eq(d_sel.len - 1), rows_m1.eq(d_sel.rows - 1)]
-        along = Signal(signed(40))      # (len - 1) * stride elements, then in words
-        across = Signal(signed(40))
+        # (Exactly the products' widths: a wider signal's copied sign bits read to Verilator as
+        # a loop.)
+        along = Signal(signed(34))      # (len - 1) * stride elements, then in words
+        across = Signal(signed(34))
         m.d.comb += [along.eq(len_m1 * d_sel.stride.as_signed()),
                      across.eq(rows_m1 * d_sel.rowstride.as_signed())]
-        along_words = Signal(signed(40))
+        along_words = Signal(signed(36))
         with m.Switch(t_sel):
             for t in ElemType:
                 with m.Case(t):
