@@ -16,7 +16,9 @@ def register(commands, add_param_arguments, params_from_args, usage_error):
     p = commands.add_parser(
         "generate", help="write the Verilog of a fabric (default: the 4x4 default preset)",
         description="Write the Verilog of a rows x cols fabric: the tile module once "
-                    "(tessera_tile.v) and the fabric module that instantiates it per position "
+                    "(tessera_tile.v: router, SRAM, memory agent and compute core; --no-core "
+                    "for network-only tiles) and the fabric module that instantiates it per "
+                    "position "
                     "(tessera_fabric.v), and manifest.json (resolved parameters, top module, "
                     "files, top-level ports). Prints a one-line summary. Bad parameters are "
                     "reported before anything is written.",

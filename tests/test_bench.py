@@ -159,7 +159,8 @@ def test_simulators_count_the_same_wavelets():
 
 @pytest.mark.slow
 def test_fpga_tiny_router(tmp_path):
-    params = resolve_params("tiny")
+    # The router at its smallest widths (16-bit wavelets), as the router's other tests.
+    params = resolve_params("tiny", overrides={"data_width": 16})
     report = bench_fpga({"tiny": params}, build_root=tmp_path)
     d = report["designs"]["tiny"]
     # Out of context: no I/O buffers although the router has more port bits than pins.
