@@ -59,7 +59,7 @@ from ..hdl.wavelet import Direction
 from .streams import ClockDomain, WaveletSink, WaveletSource, Watchdog, random_bools
 from .wavelets import WaveletCodec
 
-__all__ = ["EdgePort", "Host", "HostError", "ReadRangeError", "ReplyError", "HostWatchdog",
+__all__ = ["EdgePort", "Host", "CoreState", "HostError", "ReadRangeError", "ReplyError", "HostWatchdog",
            "gather", "SIDES"]
 
 # The fabric's sides, in the order ports are listed.
@@ -166,6 +166,29 @@ class _Request:
         what = (f" words [{self.addr}, {self.addr + self.count})" if self.op == AgentOp.READ
                 else "")
         return f"{self.op.name} of {_tile_name(self.pe)}{what} (tag {self.tag})"
+
+
+@dataclass
+class CoreState:
+    """A core's STATUS and counters, as the host reads them."""
+    running: bool
+    done: bool
+    fault: object          # hdl.core.isa.Fault
+    fault_pc: object       # the faulting instruction's address, None for a control wavelet's
+    counters: dict         # CoreReg name (lower case) -> value
+
+    @classmethod
+    def from_registers(cls, values):
+        from ..hdl.core.isa import CoreReg, Fault
+        status = values[CoreReg.STATUS]
+        counters = {reg.name.lower(): v for reg, v in values.items()
+                    if reg not in (CoreReg.STATUS, CoreReg.FAULT_PC, CoreReg.MACS_LO,
+                                   CoreReg.MACS_HI)}
+        counters["macs"] = values[CoreReg.MACS_LO] | values[CoreReg.MACS_HI] << 32
+        fault = Fault(status >> 4 & 7) if status >> 2 & 1 else Fault.NONE
+        pc = values[CoreReg.FAULT_PC]
+        return cls(running=bool(status & 1), done=bool(status >> 1 & 1), fault=fault,
+                   fault_pc=None if pc == 0xFFFF else pc, counters=counters)
 
 
 class Host:
@@ -451,6 +474,49 @@ class Host:
         flags, count, checksum, misroutes = words
         return {"flags": AgentStatus(flags), "colored_count": count,
                 "colored_checksum": checksum, "misroutes": misroutes}
+
+    # -- The compute core (docs/isa.md, "The host's view of the core") ---------------------
+
+    async def load_program(self, pe, image, *, via=None):
+        """Write a :class:`~tessera.sim.program.ProgramImage` into tile ``pe``'s program
+        memory (the core must not be running it)."""
+        from ..hdl.core.isa import PROGRAM_BASE
+        if len(image.words) > self.params.core_program_words:
+            raise ValueError(f"image must fit program memory (core_program_words = "
+                             f"{self.params.core_program_words}), not {len(image.words)} words")
+        await self.write(pe, PROGRAM_BASE, image.words, via=via)
+
+    async def start_core(self, pe, *, via=None):
+        """Start (or restart) tile ``pe``'s core: registers, counters and flags cleared, tasks
+        as its task table says."""
+        from ..hdl.core.isa import CORE_REGS_BASE, CoreControl, CoreReg
+        await self.write(pe, CORE_REGS_BASE + CoreReg.CONTROL, [CoreControl.START], via=via)
+
+    async def stop_core(self, pe, *, via=None):
+        from ..hdl.core.isa import CORE_REGS_BASE, CoreControl, CoreReg
+        await self.write(pe, CORE_REGS_BASE + CoreReg.CONTROL, [CoreControl.STOP], via=via)
+
+    async def core_state(self, pe, *, via=None):
+        """Tile ``pe``'s core: a :class:`CoreState` (its flags and every counter)."""
+        from ..hdl.core.isa import CORE_REGS_BASE, CoreReg
+        first = CoreReg.STATUS
+        words = await self.read(pe, CORE_REGS_BASE + first, len(CoreReg) - first, via=via)
+        values = {reg: words[reg - first] for reg in CoreReg if reg >= first}
+        return CoreState.from_registers(values)
+
+    async def wait_core(self, pe, *, poll=64, timeout=200_000, via=None):
+        """Poll tile ``pe``'s core until it is done or faulted; its :class:`CoreState`.
+        Raises :class:`HostError` after ``timeout`` cycles."""
+        waited = 0
+        while True:
+            state = await self.core_state(pe, via=via)
+            if not state.running:
+                return state
+            if waited >= timeout:
+                raise HostError(f"core of {_tile_name(pe)} still running after {waited} "
+                                f"cycles: {state}")
+            await ClockCycles(self.dut.clk, poll)
+            waited += poll
 
     async def _post(self, op, pe, body, via):
         pe = self._check_pe(pe)

@@ -1,0 +1,1 @@
+"""cocotb testbench of a fabric with compute cores."""
