@@ -210,6 +210,9 @@ def _vector(p, rng, params, *, src_colors, dst_color, dst_area, done=None):
         stride = 1 if rng.random() < 0.7 else rng.choice([0, 2, 3])
         span = -(-length * max(stride, 1) * bits // 32) + 1
         rowstride = rng.choice([span, 0])
+        if span + rowstride * (rows - 1) + 2 > INPUT_WORDS:      # too big: unit stride
+            stride, rowstride = 1, 0
+            span = -(-length * bits // 32) + 1
         base = rng.randrange(0, INPUT_WORDS - span - rowstride * (rows - 1) - 2)
         p.dmem(d, base=base, len=length, stride=stride, rows=rows, rowstride=rowstride)
     # (An asynchronous sum into an accumulator would race with reading it back.)

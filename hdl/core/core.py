@@ -193,7 +193,7 @@ class Core(wiring.Component):
         m.d.comb += [
             # (A fault stops the engine in the next cycle, when the core has stopped.)
             engine.stop.eq(start | stop | (run != _Run.RUNNING)),
-            scalar.init.eq(run == _Run.INIT),
+            scalar.init.eq(run == _Run.INIT), engine.init.eq(run == _Run.INIT),
             sched.load_valid.eq(init_pending),
             sched.load_task.eq(init_task - 1),
             sched.load_word.eq(fetch.data),

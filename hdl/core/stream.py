@@ -124,6 +124,8 @@ class StreamEngine(wiring.Component):
         The scalar unit's view of the accumulators.
     stop : ``In(1)``
         Abandon every slot and beat (a fault, or the host stopping the core).
+    init : ``In(1)``
+        The core is starting: clear the accumulators.
     busy, macs, stall_bank, stall_queue, stall_output : ``Out``
         For the counters: a slot is busy; MACs this cycle; a beat waited for a bank; no beat
         went because a slot waited for input; ... for output room.
@@ -149,7 +151,7 @@ class StreamEngine(wiring.Component):
             "banks": Out(EngineBankSignature(bank_words)).array(p.sram_banks),
             "completion": Out(TaskRequestSignature()),
             "acc_sel": In(3), "acc_clear": In(1), "acc_value": Out(signed(64)),
-            "stop": In(1),
+            "stop": In(1), "init": In(1),
             "busy": Out(1),
             "macs": Out(range(2 * p.core_lanes + 1)),
             "stall_bank": Out(1), "stall_queue": Out(1), "stall_output": Out(1),
@@ -686,6 +688,9 @@ class StreamEngine(wiring.Component):
             m.d.sync += W.beat.valid.eq(1)
         with m.If(self.acc_clear):
             m.d.sync += accumulators[self.acc_sel].eq(0)
+        with m.If(self.init):
+            for a in accumulators:
+                m.d.sync += a.eq(0)
 
         # The output queue: shift out the head, then append this cycle's pushes in order.
         m.d.comb += [pushes[2].color.eq(self.send.color), pushes[2].data.eq(self.send.data),
