@@ -10,8 +10,8 @@ import pytest
 from amaranth.hdl import Module, Mux
 from amaranth.lib import wiring
 
-from tessera.hdl.core.datapath import VECTOR_OPCODES, VecOp
-from tessera.hdl.core.isa import INSTRUCTIONS, DescKind, ElemType, Fault, Opcode
+from tessera.hdl.core.datapath import VecOp
+from tessera.hdl.core.isa import DescKind, ElemType, Fault
 from tessera.hdl.core.queues import ColorQueues
 from tessera.hdl.core.stream import StreamEngine
 from tessera.hdl.link import wavelet_channel
@@ -19,7 +19,7 @@ from tessera.hdl.params import resolve_params
 from tessera.hdl.sram import TileMemory
 from tessera.sim.amaranth_sim import simulate
 from tessera.sim.core_model import CoreModel, RunState
-from tessera.sim.program import Async, Program
+from tessera.sim.program import Program
 
 OPS = {VecOp.MOV: "vmov", VecOp.ADD: "vadd", VecOp.SUB: "vsub", VecOp.MUL: "vmul",
        VecOp.MAX: "vmax", VecOp.MIN: "vmin", VecOp.DOT: "vdot", VecOp.AXPY: "vaxpy",

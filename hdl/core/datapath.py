@@ -9,7 +9,7 @@ Multipliers: ``lanes`` signed 16 x 16 (int16, and int8 sign-extended: a multiply
 has at most ``lanes`` elements) and ``lanes / 2`` signed 32 x 32 (int32).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,8 +35,6 @@ VECTOR_OPCODES = {Opcode.VMOV: VecOp.MOV, Opcode.VADD: VecOp.ADD, Opcode.VSUB: V
                   Opcode.VMUL: VecOp.MUL, Opcode.VMAX: VecOp.MAX, Opcode.VMIN: VecOp.MIN,
                   Opcode.VDOT: VecOp.DOT, Opcode.VAXPY: VecOp.AXPY,
                   Opcode.VNARROW: VecOp.NARROW}
-
-MULTIPLYING = (VecOp.MUL, VecOp.DOT, VecOp.AXPY)
 
 
 def beat_bits(lanes):

@@ -11,7 +11,7 @@ in the cycle the current one runs, so the next word is there in the next cycle, 
 included. Waiting keeps the word (the read port's enable is low).
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -12,7 +12,7 @@ not declared, or activating a data task, is the TASK fault; a request that fault
 nothing.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 

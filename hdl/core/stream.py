@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..router import RoundRobinArbiter
 from ..wavelet import wavelet_stream
-from .datapath import MULTIPLYING, SimdDatapath, VecOp, beat_bits
+from .datapath import SimdDatapath, VecOp, beat_bits
 from .isa import DescField, DescKind, ElemType, Fault
 from .scheduler import TaskOp, TaskRequestSignature
 
