@@ -38,8 +38,10 @@ from .scheduler import TaskOp, TaskRequestSignature
 __all__ = ["OUTPUT_DEPTH", "descriptor_layout", "IssueSignature", "EngineBankSignature",
            "StreamEngine"]
 
-# Wavelets the core's output queue holds.
-OUTPUT_DEPTH = 4
+# Wavelets the core's output queue holds: a beat reserves its room when it is picked (two, as
+# much as a beat can emit) and fills it three cycles later, so one wavelet a cycle needs room
+# for the beats in flight (3), the wavelet leaving and the next pick's two.
+OUTPUT_DEPTH = 6
 
 
 def descriptor_layout():
