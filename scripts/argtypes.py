@@ -50,6 +50,7 @@ RUN_TIMES = {
     "sram": "about 1.5 min",
     "load": "about 2 min",
     "fabric-fpga": "30-90 min",
+    "core": "about 2 min",
     "network": "20-40 min (the Verilator build, then 30 windows on 64 routers)",
     "verilator": "about 13 min",
 }

@@ -14,9 +14,11 @@ from .argtypes import (HelpFormatter, add_fpga_arguments, add_json_argument, che
 from .argtypes import name_list as _name_list
 from .argtypes import positive_int as _positive_int
 from .argtypes import progress as _progress
+from .argtypes import int_list
 from .argtypes import shape_list as _shape_list
 
-__all__ = ["register", "cmd_router", "cmd_fpga", "cmd_generate", "cmd_load", "cmd_sram"]
+__all__ = ["register", "cmd_router", "cmd_fpga", "cmd_generate", "cmd_load", "cmd_sram",
+           "cmd_core"]
 
 
 def cmd_generate(args, params_from_args):
@@ -56,7 +58,7 @@ def cmd_router(args, params_from_args):
         timed_windows=not args.no_timed_windows, progress=_progress()), format_router_report)
 
 
-def _fpga_param_sets(args, params_from_args):
+def _param_sets(args, params_from_args):
     """``{label: FabricParams}``: --presets, else --preset/--config, else default and wse."""
     from .cli import UsageError
     if args.presets and args.preset:
@@ -73,11 +75,28 @@ def _fpga_param_sets(args, params_from_args):
 
 def cmd_fpga(args, params_from_args):
     from ..sim.fpga import bench_fpga, format_fpga_report
-    param_sets = _fpga_param_sets(args, params_from_args)
+    param_sets = _param_sets(args, params_from_args)
     return run_benchmark(args, lambda: bench_fpga(
         param_sets, device=args.device, package=args.package, freq_mhz=args.freq,
         seeds=args.seeds, synth_options=args.synth_options, progress=_progress()),
         format_fpga_report)
+
+
+def _int_list(text):
+    """Vector lengths: positive, and within a descriptor's 16-bit length field."""
+    values = int_list(text)
+    bad = [v for v in values if not 1 <= v <= 0xFFFF]
+    if bad:
+        raise argparse.ArgumentTypeError(f"lengths must be 1 to 65535 elements, not {bad[0]}")
+    return values
+
+
+def cmd_core(args, params_from_args):
+    from ..sim.bench.core import bench_core, format_core_report
+    param_sets = _param_sets(args, params_from_args)
+    return run_benchmark(args, lambda: bench_core(
+        param_sets, cases=args.cases, types=args.types, lengths=args.lengths,
+        progress=_progress()), format_core_report)
 
 
 def cmd_sram(args):
@@ -207,6 +226,36 @@ def register(commands, add_param_arguments, params_from_args):
     add_json_argument(ld)
     add_param_arguments(ld, shape=LOAD_SHAPE)
     ld.set_defaults(func=lambda args: cmd_load(args, params_from_args))
+
+    from ..sim.bench.core import CASES, DEFAULT_LENGTHS, DEFAULT_TYPES
+    c = benches.add_parser(
+        "core", help=timed_help("core", "one core: elements per cycle of each vector "
+                                        "instruction against the lanes bound, task-switch and "
+                                        "vector-start overhead"),
+        formatter_class=formatter,
+        description="Run each vector instruction (cases: " + "; ".join(
+            f"{k}{': ' + v.description if v.description else ''}" for k, v in CASES.items())
+        + ") at unit stride for each element type and length on one core and its tile memory "
+          "(the RTL, in Amaranth's simulator), and print elements per cycle against the "
+          "lanes bound (a full beat of 16 x lanes bits, int8 products at lanes elements, one "
+          "wavelet a cycle with a fabric operand), bank stalls, the cost of a task switch "
+          "and of starting a vector instruction. Cycles come from the core's own CYCLES "
+          "counter, minus the same program without the instruction. Without --preset, "
+          "--presets or --config it runs the 'default' and 'wse' presets; lengths whose "
+          "operands do not fit the tile memory say so.")
+    c.add_argument("--presets", type=_name_list(list(PRESETS)), metavar="A,B",
+                   help=f"run several presets (from {', '.join(PRESETS)}) in one report "
+                        f"(default when no --preset/--config: default,wse)")
+    c.add_argument("--cases", type=_name_list(list(CASES)), default=",".join(CASES),
+                   metavar="A,B", help=f"cases to run, from {', '.join(CASES)}")
+    c.add_argument("--types", type=_name_list(["i8", "i16", "i32", "i64"]),
+                   default=",".join(DEFAULT_TYPES), metavar="A,B",
+                   help="element types, from i8, i16, i32, i64")
+    c.add_argument("--lengths", type=_int_list, default=",".join(map(str, DEFAULT_LENGTHS)),
+                   metavar="N,N", help="vector lengths in elements")
+    add_json_argument(c)
+    add_param_arguments(c, without=SHAPES)
+    c.set_defaults(func=lambda args: cmd_core(args, params_from_args))
 
     from . import bench_fpga_fabric, bench_network
     bench_fpga_fabric.register(benches, add_param_arguments, params_from_args, formatter)

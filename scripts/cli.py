@@ -131,8 +131,8 @@ def build_parser():
     parser = _Parser(
         prog="tessera",
         description="Tessera generates, simulates and measures wafer-scale-style compute "
-                    "fabrics: a 2D mesh of tiles, each a 5-port router beside its SRAM (the "
-                    "compute core comes next).",
+                    "fabrics: a 2D mesh of tiles, each a dataflow compute core beside its "
+                    "SRAM and a 5-port router.",
         epilog="Run 'tessera COMMAND --help' for a command's options.",
         formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"tessera {version()}")

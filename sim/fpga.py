@@ -43,13 +43,14 @@ ECP5_DEVICES = {
     "LFE5UM-25F": "--um-25k", "LFE5UM-45F": "--um-45k", "LFE5UM-85F": "--um-85k",
     "LFE5UM5G-25F": "--um5g-25k", "LFE5UM5G-45F": "--um5g-45k", "LFE5UM5G-85F": "--um5g-85k",
 }
-# What each device size holds (nextpnr's device table): LUT4s (= TRELLIS_COMB = FFs), DP16KD.
-# Used to judge a design that was only synthesised (not placed) against the device.
+# What each device size holds (nextpnr's device table): LUT4s (= TRELLIS_COMB = FFs), DP16KD,
+# MULT18X18D (the ECP5 family data sheet's 18x18 multipliers). Used to judge a design that was
+# only synthesised (not placed) against the device.
 ECP5_CAPACITY = {
-    "12": {"luts": 24288, "ffs": 24288, "dp16kd": 56},
-    "25": {"luts": 24288, "ffs": 24288, "dp16kd": 56},
-    "45": {"luts": 43848, "ffs": 43848, "dp16kd": 108},
-    "85": {"luts": 83640, "ffs": 83640, "dp16kd": 208},
+    "12": {"luts": 24288, "ffs": 24288, "dp16kd": 56, "mult18": 28},
+    "25": {"luts": 24288, "ffs": 24288, "dp16kd": 56, "mult18": 28},
+    "45": {"luts": 43848, "ffs": 43848, "dp16kd": 108, "mult18": 72},
+    "85": {"luts": 83640, "ffs": 83640, "dp16kd": 208, "mult18": 156},
 }
 # The ULX3S-85F board's FPGA.
 # The packages an FPGA benchmark reports the versions of.
@@ -509,7 +510,7 @@ def format_fpga_report(report):
 # Fabrics: the tile and R x C fabrics from their Verilog (hdl.fabric.fabric_verilog).
 
 def _capacity(device):
-    """``{"luts", "ffs", "dp16kd"}`` of an ECP5 device, from its name (``LFE5U-85F`` -> 85)."""
+    """``{"luts", "ffs", "dp16kd", "mult18"}`` of an ECP5 device, from its name (``LFE5U-85F`` -> 85)."""
     size = re.search(r"-(\d+)F$", device)
     return dict(ECP5_CAPACITY[size[1]])
 
@@ -542,14 +543,17 @@ def estimate_fit(tile, capacity, *, margin=0.85):
     FFs allowed (placement and routing need slack; nextpnr packs two LUT4s and two FFs per
     slice); all the block RAMs may be used.
 
-    Returns ``{"per_tile": {...}, "max_tiles": n, "limit": "LUT4" or "DP16KD" or "FF",
+    Returns ``{"per_tile": {...}, "max_tiles": n, "limit": "LUT4", "FF", "DP16KD" or
+    "MULT18X18D",
     "square": N, "rect": [R, C]}`` (``rect`` the R x C with R <= C <= R + 1 and the most tiles).
     """
-    per = {"luts": tile["synth_luts"], "ffs": tile["ffs"], "dp16kd": tile["dp16kd"]}
+    per = {"luts": tile["synth_luts"], "ffs": tile["ffs"], "dp16kd": tile["dp16kd"],
+           "mult18": tile.get("mult18", 0)}
     bounds = {
         "LUT4": int(margin * capacity["luts"] // max(per["luts"], 1)),
         "FF": int(margin * capacity["ffs"] // max(per["ffs"], 1)),
         "DP16KD": capacity["dp16kd"] // per["dp16kd"] if per["dp16kd"] else 10 ** 9,
+        "MULT18X18D": capacity["mult18"] // per["mult18"] if per["mult18"] else 10 ** 9,
     }
     limit = min(bounds, key=bounds.get)
     n = bounds[limit]
@@ -613,8 +617,8 @@ def tile_breakdown(tile_verilog, *, build_dir, synth_options=(), progress=None):
 
 def bench_fpga_fabric(params, shapes=("tile", (2, 2), (4, 4)), *, synth_only_shapes=(),
                       device=DEFAULT_DEVICE, package=DEFAULT_PACKAGE, freq_mhz=100, seeds=(1,),
-                      synth_options=(), margin=0.85, breakdown=True, build_root=None,
-                      progress=None):
+                      synth_options=(), margin=0.85, breakdown=True, core=True,
+                      build_root=None, progress=None):
     """A tile and fabrics of several shapes, synthesised and placed for ECP5 from their Verilog.
 
     Parameters
@@ -632,7 +636,10 @@ def bench_fpga_fabric(params, shapes=("tile", (2, 2), (4, 4)), *, synth_only_sha
         Share of the device's LUT4s and FFs the fit estimate allows (see :func:`estimate_fit`).
     breakdown : bool
         Also synthesise the tile unflattened and report cells per part (router and its parts,
-        memory, agent, ...).
+        memory, agent, core, ...).
+    core : bool
+        Tiles with a compute core (as ``tessera generate`` writes them); ``False``: network-only
+        tiles (``--no-core``).
     device, package, freq_mhz, seeds, synth_options, progress
         As for :func:`synth_ecp5`.
     build_root : path-like or None
@@ -655,14 +662,15 @@ def bench_fpga_fabric(params, shapes=("tile", (2, 2), (4, 4)), *, synth_only_sha
     say = progress or (lambda message: None)
     capacity = _capacity(device)
     # One folder per parameter set, options and device, so different runs do not share files.
-    key = {**params.as_dict(), "synth_options": list(synth_options), "device": device}
+    key = {**params.as_dict(), "synth_options": list(synth_options), "device": device,
+           "core": core}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     root = Path(build_root or Path(BUILD_ROOT) / "fpga-fabric" / digest[:10])
     work = [(parse_shape(s), True) for s in shapes] + \
            [(parse_shape(s), False) for s in synth_only_shapes]
     config = {"device": device, "package": package, "freq_constraint_mhz": freq_mhz,
               "seeds": list(seeds), "synth_options": list(synth_options), "margin": margin,
-              "capacity": capacity, "versions": tool_versions(FPGA_TOOLS),
+              "capacity": capacity, "core": core, "versions": tool_versions(FPGA_TOOLS),
               "machine": machine_info()}
     designs, tile_text = {}, None
     for shape, place in work:
@@ -671,12 +679,12 @@ def bench_fpga_fabric(params, shapes=("tile", (2, 2), (4, 4)), *, synth_only_sha
         start = time.perf_counter()
         if shape == "tile":
             p = params.replace(rows=1, cols=1)
-            sources = {f"{TILE_MODULE}.v": fabric_verilog(p)[f"{TILE_MODULE}.v"]}
+            sources = {f"{TILE_MODULE}.v": fabric_verilog(p, core=core)[f"{TILE_MODULE}.v"]}
             top, tiles = TILE_MODULE, 1
         else:
             p = params.replace(rows=shape[0], cols=shape[1])
             say(f"{tag}generating the fabric's Verilog ...")
-            sources = fabric_verilog(p)
+            sources = fabric_verilog(p, core=core)
             top, tiles = FABRIC_MODULE, shape[0] * shape[1]
         tile_text = tile_text or sources[f"{TILE_MODULE}.v"]
         figures = synth_ecp5_verilog(
@@ -687,11 +695,12 @@ def bench_fpga_fabric(params, shapes=("tile", (2, 2), (4, 4)), *, synth_only_sha
         figures["seconds"]["total"] = time.perf_counter() - start
         use = {"luts": figures["synth_luts"] / capacity["luts"],
                "ffs": figures["ffs"] / capacity["ffs"],
-               "dp16kd": figures["dp16kd"] / capacity["dp16kd"]}
+               "dp16kd": figures["dp16kd"] / capacity["dp16kd"],
+               "mult18": figures["mult18"] / capacity["mult18"]}
         designs[label] = {"shape": list(shape) if shape != "tile" else "tile", "tiles": tiles,
                           "use": use, "fits": all(v <= 1 for v in use.values()), **figures}
         say(f"{tag}{figures['synth_luts']} LUT4 ({100 * use['luts']:.0f}%), {figures['ffs']} FF, "
-            f"{figures['dp16kd']} DP16KD; Fmax "
+            f"{figures['dp16kd']} DP16KD, {figures['mult18']} MULT18X18D; Fmax "
             + (f"{figures['fmax_mhz']:.2f} MHz" if figures["fmax_mhz"] else "not placed")
             + f"; {figures['seconds']['total']:.0f} s")
 
@@ -761,8 +770,9 @@ def format_fpga_fabric_report(report):
                f"{cfg['freq_constraint_mhz']:g} (no I/O buffers: the fabric's edge ports "
                f"outnumber the package pins; ports unplaced and untimed; no global clock)")
     out += environment_lines(cfg["versions"], cfg["machine"])
-    out.append("tile parameters: " + ", ".join(f"{k}={v}" for k, v in p.items()
-                                               if k not in ("rows", "cols")))
+    out.append(("tiles with a compute core" if cfg.get("core", False) else
+                "network-only tiles (--no-core)") + "; tile parameters: "
+               + ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("rows", "cols")))
     labels = list(designs)
     mhz = lambda v: "-" if v is None else f"{v:.2f}"
     pct = lambda used, total: f"{used} ({100 * used / total:.0f}%)"
@@ -784,6 +794,7 @@ def format_fpga_fabric_report(report):
     row("TRELLIS_COMB placed", lambda d: d["utilisation"].get("TRELLIS_COMB", ["-"])[0])
     row("FFs (TRELLIS_FF)", lambda d: pct(d["ffs"], cap["ffs"]))
     row("block RAM (DP16KD)", lambda d: pct(d["dp16kd"], cap["dp16kd"]))
+    row("multipliers (MULT18X18D)", lambda d: pct(d.get("mult18", 0), cap["mult18"]))
     row("fits the device (cells)", lambda d: "yes" if d["fits"] else "NO")
     row("Fmax post-route, MHz (median)", lambda d: mhz(d["fmax_mhz"]))
     row("Fmax after placement, MHz",

@@ -5,6 +5,9 @@
     speed (Verilator under cocotb, Verilator with a C++ main, Amaranth's simulator).
 :mod:`~tessera.sim.bench.network`
     A mesh of routers: latency against offered load, and simulator speed.
+:mod:`~tessera.sim.bench.core`
+    One compute core: elements per cycle of each vector instruction against the lanes bound,
+    the fixed cost of a vector instruction, a task switch.
 :mod:`~tessera.sim.bench.sram`
     Each preset's tile memory synthesised and placed for an ECP5.
 :mod:`~tessera.sim.bench.load`
