@@ -88,7 +88,9 @@ class SimdDatapath(wiring.Component):
         bits = beat_bits(lanes)
 
         def elements(vector, t):
-            n = bits // t.bits
+            # Only as many as a beat of type t carries: with 2 lanes a 64-bit beat (for one
+            # int64) holds 4 int8, not 8, and logic for the rest would never be used.
+            n = beat_elements(lanes, t, False)
             return [vector[k * t.bits:(k + 1) * t.bits].as_signed() for k in range(n)]
 
         # Products: the 16-bit multipliers serve int8 and int16, the 32-bit ones int32. The
@@ -132,6 +134,8 @@ class SimdDatapath(wiring.Component):
             prods = products(t) if t != ElemType.I64 else []
             for k in range(len(a)):
                 r = Signal(t.bits, name=f"r_{t.suffix}_{k}")
+                less = Signal(name=f"lt_{t.suffix}_{k}")     # one comparator for max and min
+                m.d.comb += less.eq(a[k] < b[k])
                 prod = prods[k] if k < len(prods) else None
                 with m.Switch(self.op):
                     with m.Case(VecOp.MOV):
@@ -141,9 +145,9 @@ class SimdDatapath(wiring.Component):
                     with m.Case(VecOp.SUB):
                         m.d.comb += r.eq(a[k] - b[k])
                     with m.Case(VecOp.MAX):
-                        m.d.comb += r.eq(Mux(a[k] > b[k], a[k], b[k]))
+                        m.d.comb += r.eq(Mux(less, b[k], a[k]))
                     with m.Case(VecOp.MIN):
-                        m.d.comb += r.eq(Mux(a[k] < b[k], a[k], b[k]))
+                        m.d.comb += r.eq(Mux(less, a[k], b[k]))
                     if prod is not None:
                         with m.Case(VecOp.MUL):
                             m.d.comb += r.eq(prod)
@@ -156,24 +160,33 @@ class SimdDatapath(wiring.Component):
                 with m.Case(t):
                     m.d.comb += self.result.eq(results[t])
 
-        # Narrowing: each source element shifted and saturated to the destination's width.
+        # Narrowing: each source element shifted (once per source type) and saturated to the
+        # destination's width: it fits when the bits from the destination's sign bit up are
+        # all equal (cheaper than two signed comparisons).
         with m.If(self.op == VecOp.NARROW):
             with m.Switch(Cat(self.dtype, self.etype)):
                 for src in ElemType:
+                    if src == ElemType.I8:
+                        continue
+                    shifted = []
+                    for k, x in enumerate(elements(self.a, src)):
+                        value = Signal(signed(src.bits), name=f"n_{src.suffix}_{k}")
+                        m.d.comb += value.eq(x >> self.shift)
+                        shifted.append(value)
                     for dst in ElemType:
                         if dst >= src:
                             continue
                         with m.Case(int(dst) | int(src) << 2):
                             out = []
-                            for k, x in enumerate(elements(self.a, src)):
-                                shifted = Signal(signed(src.bits), name=f"n_{src.suffix}_{k}")
-                                m.d.comb += shifted.eq(x >> self.shift)
-                                lo, hi = -(1 << (dst.bits - 1)), (1 << (dst.bits - 1)) - 1
-                                narrow = Signal(dst.bits, name=f"n_{src.suffix}_{dst.suffix}_{k}")
-                                mask = (1 << dst.bits) - 1
-                                m.d.comb += narrow.eq(Mux(shifted > hi, hi & mask,
-                                                          Mux(shifted < lo, lo & mask,
-                                                              shifted[:dst.bits])))
+                            for k, value in enumerate(shifted):
+                                top = value[dst.bits - 1:]
+                                fits = (top == 0) | (top == (1 << len(top)) - 1)
+                                hi = (1 << (dst.bits - 1)) - 1
+                                lo = 1 << (dst.bits - 1)           # the most negative, as bits
+                                narrow = Signal(dst.bits,
+                                                name=f"n_{src.suffix}_{dst.suffix}_{k}")
+                                m.d.comb += narrow.eq(Mux(fits, value[:dst.bits],
+                                                          Mux(value[-1], lo, hi)))
                                 out.append(narrow)
                             m.d.comb += self.result.eq(Cat(out))
 

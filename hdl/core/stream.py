@@ -5,7 +5,7 @@ memory operand's extent against the memory: ``docs/isa.md``) and then held in a 
 0 for the running task's synchronous instruction, slots 1.. for asynchronous ones
 (``core_microthreads``). Each cycle one slot whose next beat can go (its input wavelets are
 queued, the output has room) is picked, round robin, so a slot waiting for the fabric never
-stops another. A beat then flows through four stages:
+stops another. A beat then flows through five stages:
 
 ``pick``
     the slot's address generators give each operand's words and bit offset for the beat and
@@ -14,9 +14,11 @@ stops another. A beat then flows through four stages:
     the source words are read from the banks: the memory agent first, then the core's scalar
     unit, then the engine, and within the engine word by word; a word that does not get its
     bank this cycle gets it in a later one (a bank conflict, counted).
+``arrive``
+    the words come out of the banks and are aligned into the beat's operands (registered, so
+    that no path runs from a block RAM's output through the multipliers);
 ``compute``
-    the words arrive; the operands are aligned and the :class:`~.datapath.SimdDatapath`
-    computes the beat.
+    the :class:`~.datapath.SimdDatapath` computes the beat.
 ``write``
     the results are written to memory (byte masks for part words), packed into wavelets on
     the way out, or summed into an accumulator or a dot product's row sum; the instruction's
@@ -39,9 +41,9 @@ __all__ = ["OUTPUT_DEPTH", "descriptor_layout", "IssueSignature", "EngineBankSig
            "StreamEngine"]
 
 # Wavelets the core's output queue holds: a beat reserves its room when it is picked (two, as
-# much as a beat can emit) and fills it three cycles later, so one wavelet a cycle needs room
-# for the beats in flight (3), the wavelet leaving and the next pick's two.
-OUTPUT_DEPTH = 6
+# much as a beat can emit) and fills it four cycles later, so one wavelet a cycle needs room
+# for the beats in flight (4), the wavelet leaving and the next pick's two.
+OUTPUT_DEPTH = 7
 
 
 def descriptor_layout():
@@ -396,9 +398,11 @@ class StreamEngine(wiring.Component):
         r_words = Array(Signal(32, name=f"r_word{k}") for k in range(2 * NW))
         r_granted = Signal(2 * NW)                      # granted in an earlier cycle
         arriving = Signal(2 * NW)                       # granted last cycle: data on rdata now
+        A = Signal(beat_layout)                         # arrive stage
+        a_words = Array(Signal(32, name=f"a_word{k}") for k in range(2 * NW))
+        a_live = Signal(2 * NW)                         # on the banks' rdata this cycle
         D = Signal(beat_layout)                         # compute stage
-        d_words = Array(Signal(32, name=f"d_word{k}") for k in range(2 * NW))
-        d_live = Signal(2 * NW)
+        d_src = [Signal(BW, name=f"d_src{n}") for n in range(2)]   # aligned operands
         W = Signal(data.StructLayout({
             "beat": beat_layout, "result": BW, "dot": signed(64), "macs": range(2 * lanes + 1),
         }))
@@ -407,12 +411,14 @@ class StreamEngine(wiring.Component):
         # Stage moves, from the back: write finishes -> compute moves -> read moves -> pick.
         w_finish = Signal()
         d_move = Signal()
+        a_move = Signal()
         r_all_granted = Signal()
         r_move = Signal()
         pick = Signal()
         m.d.comb += [
             d_move.eq(D.valid & (~W.beat.valid | w_finish)),
-            r_move.eq(R.valid & r_all_granted & (~D.valid | d_move)),
+            a_move.eq(A.valid & (~D.valid | d_move)),
+            r_move.eq(R.valid & r_all_granted & (~A.valid | a_move)),
             picker.requests.eq(can_go),
             pick.eq(can_go.any() & (~R.valid | r_move) & ~self.stop),
             picker.advance.eq(pick),
@@ -555,9 +561,9 @@ class StreamEngine(wiring.Component):
             return Array(port.rdata for port in self.banks)[addr[:bank_bits]]
 
         with m.If(r_move):
-            m.d.sync += [D.eq(R), d_live.eq(grant_now), r_granted.eq(0)]
+            m.d.sync += [A.eq(R), a_live.eq(grant_now), r_granted.eq(0)]
             for w in range(2 * NW):
-                m.d.sync += d_words[w].eq(Mux(arriving[w], bank_rdata(w, word_addr[w]),
+                m.d.sync += a_words[w].eq(Mux(arriving[w], bank_rdata(w, word_addr[w]),
                                               r_words[w]))
             m.d.sync += R.valid.eq(0)
         with m.Else():
@@ -569,20 +575,33 @@ class StreamEngine(wiring.Component):
         with m.If(pick):
             m.d.sync += [R.eq(beat), r_granted.eq(0), arriving.eq(0)]
 
-        # ---- compute stage ---------------------------------------------------------------
-        d_addr = []
+        # ---- arrive stage ------------------------------------------------------------------
+        a_addr = []
         for w in range(2 * NW):
             n, k = divmod(w, NW)
-            a = Signal(17, name=f"d_addr{w}")
-            m.d.comb += a.eq(D.src_addr[n] + k)
-            d_addr.append(a)
-        d_data = [Mux(d_live[w], bank_rdata(w, d_addr[w]), d_words[w]) for w in range(2 * NW)]
+            a = Signal(17, name=f"a_addr{w}")
+            m.d.comb += a.eq(A.src_addr[n] + k)
+            a_addr.append(a)
+        a_data = [Mux(a_live[w], bank_rdata(w, a_addr[w]), a_words[w]) for w in range(2 * NW)]
+        with m.If(a_move):
+            m.d.sync += [D.eq(A), A.valid.eq(0)]
+            for n in range(2):
+                memory_words = Cat(a_data[n * NW:(n + 1) * NW])
+                m.d.sync += d_src[n].eq(Mux(A.src_fin[n], A.fin_data[n],
+                                            memory_words >> A.src_bit[n]))
+        with m.Elif(A.valid):
+            # Held: keep the words that arrive now.
+            for w in range(2 * NW):
+                with m.If(a_live[w]):
+                    m.d.sync += a_words[w].eq(bank_rdata(w, a_addr[w]))
+            m.d.sync += a_live.eq(0)
+        with m.If(r_move):
+            m.d.sync += A.valid.eq(1)
+
+        # ---- compute stage ---------------------------------------------------------------
         m.submodules.datapath = dp = SimdDatapath(p)
         dfield = {name: arr[D.slot] for name, arr in slots.fields.items()}
-        sources = []
-        for n in range(2):
-            memory_words = Cat(d_data[n * NW:(n + 1) * NW])
-            sources.append(Mux(D.src_fin[n], D.fin_data[n], memory_words >> D.src_bit[n]))
+        sources = d_src
         m.d.comb += [
             dp.op.eq(dfield["op"]), dp.etype.eq(dfield["etype"]), dp.dtype.eq(dfield["dtype"]),
             dp.shift.eq(dfield["shift"]), dp.scalar.eq(dfield["scalar"]), dp.count.eq(D.count),
@@ -591,13 +610,7 @@ class StreamEngine(wiring.Component):
         with m.If(d_move):
             m.d.sync += [W.beat.eq(D), W.result.eq(dp.result), W.dot.eq(dp.dot),
                          W.macs.eq(dp.macs), D.valid.eq(0)]
-        with m.Elif(D.valid):
-            # Held: keep the words that arrive now.
-            for w in range(2 * NW):
-                with m.If(d_live[w]):
-                    m.d.sync += d_words[w].eq(bank_rdata(w, d_addr[w]))
-            m.d.sync += d_live.eq(0)
-        with m.If(r_move):
+        with m.If(a_move):
             m.d.sync += D.valid.eq(1)
 
         # ---- write stage -----------------------------------------------------------------
@@ -713,7 +726,8 @@ class StreamEngine(wiring.Component):
 
         # ---- counters and stopping ---------------------------------------------------------
         m.d.comb += [
-            self.busy.eq(Cat(slots["busy"]).any() | R.valid | D.valid | W.beat.valid),
+            self.busy.eq(Cat(slots["busy"]).any() | R.valid | A.valid | D.valid
+                         | W.beat.valid),
             self.stall_bank.eq((R.valid & ~r_all_granted) | (wb.valid & ~writes_done)),
             self.stall_queue.eq(~pick & wait_input.any()),
             self.stall_output.eq(~pick & ~wait_input.any() & wait_output.any()),
@@ -721,7 +735,8 @@ class StreamEngine(wiring.Component):
         with m.If(self.stop):
             for s in range(S):
                 m.d.sync += slots["busy"][s].eq(0)
-            m.d.sync += [R.valid.eq(0), D.valid.eq(0), W.beat.valid.eq(0), reserved.eq(0),
+            m.d.sync += [R.valid.eq(0), A.valid.eq(0), D.valid.eq(0), W.beat.valid.eq(0),
+                         reserved.eq(0),
                          arriving.eq(0), r_granted.eq(0)]
         return m
 
