@@ -21,7 +21,7 @@ from ..sram import BankPortSignature, MemoryPortSignature
 from ..wavelet import wavelet_stream
 from .isa import PROGRAM_BASE, CORE_REGS_BASE, CoreControl, CoreReg, Fault
 from .queues import ColorQueues
-from .scalar import ScalarUnit
+from .scalar import INIT_CLEAR_CYCLES, ScalarUnit
 from .scheduler import TaskScheduler
 from .stream import StreamEngine
 
@@ -100,7 +100,10 @@ class Core(wiring.Component):
         done = Signal()
         fault_cause = Signal(Fault)
         fault_pc = Signal(16)
-        init_task = Signal(range(p.core_tasks + 1))
+        # START lasts the task table's words, and at least as long as the scalar unit takes to
+        # clear its register and descriptor files (a word a cycle).
+        init_cycles = max(p.core_tasks, INIT_CLEAR_CYCLES)
+        init_task = Signal(range(init_cycles + 1))
         init_pending = Signal()         # the table word read last cycle
         m.d.comb += [self.running.eq(run == _Run.RUNNING), self.done.eq(done),
                      self.faulted.eq(fault_cause != Fault.NONE)]
@@ -194,7 +197,7 @@ class Core(wiring.Component):
             # (A fault stops the engine in the next cycle, when the core has stopped.)
             engine.stop.eq(start | stop | (run != _Run.RUNNING)),
             scalar.init.eq(run == _Run.INIT), engine.init.eq(run == _Run.INIT),
-            sched.load_valid.eq(init_pending),
+            sched.load_valid.eq(init_pending & (init_task <= p.core_tasks)),
             sched.load_task.eq(init_task - 1),
             sched.load_word.eq(fetch.data),
         ]
@@ -202,7 +205,7 @@ class Core(wiring.Component):
         with m.Switch(run):
             with m.Case(_Run.INIT):
                 # One task-table word a cycle; the scheduler loads each the cycle after.
-                with m.If(init_task < p.core_tasks):
+                with m.If(init_task < init_cycles):
                     m.d.sync += [init_task.eq(init_task + 1), init_pending.eq(1)]
                 with m.Elif(~init_pending):
                     m.d.sync += run.eq(_Run.RUNNING)

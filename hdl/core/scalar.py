@@ -11,8 +11,8 @@ in the cycle the current one runs, so the next word is there in the next cycle, 
 included. Waiting keeps the word (the read port's enable is low).
 """
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed
-from amaranth.lib import enum, wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import enum, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .datapath import VECTOR_OPCODES, VecOp
@@ -21,7 +21,11 @@ from .isa import (FORMATS, NUM_DESCRIPTORS, NUM_REGS, AccFunc, AluFunc, Completi
 from .scheduler import TaskOp, TaskRequestSignature
 from .stream import IssueSignature, descriptor_layout
 
-__all__ = ["ScalarUnit", "ScalarMemorySignature", "SendSignature"]
+__all__ = ["ScalarUnit", "ScalarMemorySignature", "SendSignature", "INIT_CLEAR_CYCLES"]
+
+# Cycles ``init`` must last: the register and descriptor files are small RAMs (LUT RAM on an
+# FPGA, not flip-flops and wide multiplexers), cleared a word a cycle.
+INIT_CLEAR_CYCLES = max(NUM_REGS, NUM_DESCRIPTORS)
 
 
 class ScalarMemorySignature(wiring.Signature):
@@ -52,7 +56,8 @@ class ScalarUnit(wiring.Component):
     Members
     -------
     run : ``In(1)``
-        The core is running; ``init`` (one cycle) clears the registers and descriptors.
+        The core is running; ``init`` (held for at least :data:`INIT_CLEAR_CYCLES`) clears
+        the registers and descriptors.
     imem_addr, imem_en : ``Out``; imem_data : ``In(32)``
         Program memory's read port.
     runnable, next_task, next_is_data, declared, is_data : ``In``; start : ``Out``
@@ -109,8 +114,22 @@ class ScalarUnit(wiring.Component):
         C = p.num_colors
         words = p.sram_bytes // 4
 
-        regs = Array(Signal(32, name=f"r{k}") for k in range(NUM_REGS))
-        descs = Array(Signal(descriptor_layout(), name=f"d{k}") for k in range(NUM_DESCRIPTORS))
+        # The register file: two asynchronous read ports, one write port.
+        m.submodules.regfile = regfile = memory.Memory(shape=32, depth=NUM_REGS, init=[])
+        reg_write = regfile.write_port()
+        reg_p, reg_q = regfile.read_port(domain="comb"), regfile.read_port(domain="comb")
+        # The descriptor file: a read port per operand of a vector instruction; a write port
+        # that writes one 16-bit field.
+        desc_bits = descriptor_layout().size
+        m.submodules.descfile = descfile = memory.Memory(shape=desc_bits,
+                                                         depth=NUM_DESCRIPTORS, init=[])
+        desc_write = descfile.write_port(granularity=16)
+        desc_reads = [descfile.read_port(domain="comb") for _ in range(3)]   # dst, src0, src1
+        clear = Signal(range(INIT_CLEAR_CYCLES))      # the word init clears this cycle
+        with m.If(self.init):
+            m.d.sync += clear.eq(clear + 1)
+        with m.Else():
+            m.d.sync += clear.eq(0)
         pc = Signal(16)
         task = Signal(6)
         wdata = Signal(32)
@@ -121,8 +140,24 @@ class ScalarUnit(wiring.Component):
             return _field(word, fmt, name)
 
         rd = field("R", "rd")
-        rs1_v = regs[field("R", "rs1")]
-        rs2_v = regs[field("R", "rs2")]
+        # Two register read ports for every format: `p_value` reads bits 21:18 (rs1 of R, I
+        # and S; rs2 of B), `q_value` the other operand, wherever its format keeps it (each
+        # extra port is a 16-way mux of 32 bits).
+        q_index = Signal(4)
+        with m.Switch(opcode):
+            with m.Case(Opcode.ALU):
+                m.d.comb += q_index.eq(field("R", "rs2"))
+            with m.Case(Opcode.DSET):
+                m.d.comb += q_index.eq(field("DSET", "rs1"))
+            with m.Case(*VECTOR_OPCODES):
+                m.d.comb += q_index.eq(field("V", "scalar"))
+            with m.Default():        # B rs1, S rs2, T rs1, SEND rs1: bits 25:22
+                m.d.comb += q_index.eq(field("B", "rs1"))
+        p_value = Signal(32)
+        q_value = Signal(32)
+        m.d.comb += [reg_p.addr.eq(field("R", "rs1")), reg_q.addr.eq(q_index),
+                     p_value.eq(reg_p.data), q_value.eq(reg_q.data)]
+        rs1_v, rs2_v = p_value, q_value
         imm = field("I", "imm")
 
         # Results and what the instruction does this cycle.
@@ -158,8 +193,7 @@ class ScalarUnit(wiring.Component):
                          Opcode.ORI: AluFunc.OR, Opcode.XORI: AluFunc.XOR,
                          Opcode.SLLI: AluFunc.SLL, Opcode.SRLI: AluFunc.SRL,
                          Opcode.SRAI: AluFunc.SRA, Opcode.SLTI: AluFunc.SLT}
-        b_a = regs[field("B", "rs1")]
-        b_b = regs[field("B", "rs2")]
+        b_a, b_b = q_value, p_value
         branches = {
             Opcode.BEQ: b_a == b_b, Opcode.BNE: b_a != b_b,
             Opcode.BLT: b_a.as_signed() < b_b.as_signed(),
@@ -170,11 +204,11 @@ class ScalarUnit(wiring.Component):
         # Loads and stores.
         mem_addr = Signal(32)
         m.d.comb += [mem_addr.eq(rs1_v + imm), self.mem.addr.eq(mem_addr),
-                     self.mem.wdata.eq(regs[field("S", "rs2")])]
+                     self.mem.wdata.eq(q_value)]
 
         # Task requests.
-        t_task = Mux(field("T", "use_reg"), regs[field("T", "rs1")][:6], field("T", "task"))
-        t_reg_big = field("T", "use_reg") & (regs[field("T", "rs1")][6:] != 0)
+        t_task = Mux(field("T", "use_reg"), q_value[:6], field("T", "task"))
+        t_reg_big = field("T", "use_reg") & (q_value[6:] != 0)
 
         # Queues: a color the engine pops this cycle is not the scalar unit's to pop.
         color_r = field("RECV", "color")
@@ -202,12 +236,12 @@ class ScalarUnit(wiring.Component):
         m.d.comb += [
             self.issue.op.eq(vop), self.issue.etype.eq(v["type"]), self.issue.dtype.eq(v["dtype"]),
             self.issue.to_acc.eq(v["to_acc"] & (vop == VecOp.DOT)), self.issue.acc.eq(v["dst"]),
-            self.issue.shift.eq(v["shift"]), self.issue.scalar.eq(regs[v["scalar"]]),
+            self.issue.shift.eq(v["shift"]), self.issue.scalar.eq(q_value),
             self.issue.async_.eq(v["async_"]), self.issue.on_done.eq(v["on_done"]),
             self.issue.task.eq(v_task),
-            self.issue.desc[0].eq(descs[v["dst"]]), self.issue.desc[1].eq(descs[v["src0"]]),
-            self.issue.desc[2].eq(descs[v["src1"]]),
         ]
+        for k, name in enumerate(("dst", "src0", "src1")):
+            m.d.comb += [desc_reads[k].addr.eq(v[name]), self.issue.desc[k].eq(desc_reads[k].data)]
 
         acc_idx = field("ACC", "acc")
         m.d.comb += self.acc_sel.eq(Mux(opcode == Opcode.ACC, acc_idx, 0))
@@ -300,7 +334,7 @@ class ScalarUnit(wiring.Component):
                             m.d.comb += illegal.eq(1)
                         with m.Else():
                             m.d.comb += [self.send.valid.eq(1), self.send.color.eq(color),
-                                         self.send.data.eq(regs[field("SEND", "rs1")]),
+                                         self.send.data.eq(q_value),
                                          self.send.ctrl.eq(field("SEND", "ctrl")),
                                          advance.eq(self.send.ready),
                                          self.stall_output.eq(~self.send.ready)]
@@ -333,17 +367,14 @@ class ScalarUnit(wiring.Component):
                     with m.Case(Opcode.DSET, Opcode.DSETI):
                         d = field("DSET", "desc")
                         fnum = field("DSET", "field")
-                        value = Mux(opcode == Opcode.DSET, regs[field("DSET", "rs1")],
+                        value = Mux(opcode == Opcode.DSET, q_value,
                                     field("DSETI", "imm"))
                         with m.If(fnum >= len(DescField)):
                             m.d.comb += illegal.eq(1)
                         with m.Else():
-                            m.d.comb += advance.eq(1)
-                            with m.Switch(fnum):
-                                for fd in DescField:
-                                    with m.Case(fd):
-                                        m.d.sync += getattr(descs[d], fd.name.lower()).eq(
-                                            value[:16])
+                            m.d.comb += [advance.eq(1), desc_write.addr.eq(d),
+                                         desc_write.data.eq(Cat([value[:16]] * len(DescField))),
+                                         desc_write.en.eq(1 << fnum)]
                     with m.Case(Opcode.ACC):
                         func = field("ACC", "func")
                         with m.If(acc_idx >= p.core_accumulators):
@@ -381,8 +412,8 @@ class ScalarUnit(wiring.Component):
 
         # A completed instruction: its register write, and the next one's fetch.
         good = advance & ~fault_now
-        with m.If(write_rd & good & (rd != 0)):
-            m.d.sync += regs[rd].eq(rd_value)
+        m.d.comb += [reg_write.addr.eq(rd), reg_write.data.eq(rd_value),
+                     reg_write.en.eq(write_rd & good & (rd != 0))]
         with m.If(good):
             m.d.comb += self.retired.eq(1)
             m.d.sync += pc.eq(next_pc)
@@ -400,10 +431,9 @@ class ScalarUnit(wiring.Component):
             m.d.sync += state.eq(_State.HALTED)
         with m.If(self.init):
             m.d.sync += [state.eq(_State.IDLE), wdata.eq(0)]
-            for k in range(NUM_REGS):
-                m.d.sync += regs[k].eq(0)
-            for k in range(NUM_DESCRIPTORS):
-                m.d.sync += descs[k].eq(0)
+            m.d.comb += [reg_write.addr.eq(clear), reg_write.data.eq(0), reg_write.en.eq(1),
+                         desc_write.addr.eq(clear[:3]), desc_write.data.eq(0),
+                         desc_write.en.eq(Const(-1, len(desc_write.en)))]
         return m
 
 
