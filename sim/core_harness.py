@@ -13,6 +13,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 
 from ..hdl.core.core import Core
+from ..hdl.core.scalar import INIT_CLEAR_CYCLES
 from ..hdl.core.isa import CORE_REGS_BASE, PROGRAM_BASE, CoreControl, CoreReg, Fault
 from ..hdl.link import wavelet_channel
 from ..hdl.sram import TileMemory
@@ -54,13 +55,15 @@ class CoreRun:
 
 
 def run_on_core(params, image, *, memory=(), inputs=(), seed=0, max_cycles=20000,
-                read_words=None, x=0, y=0, idle_cycles=50):
+                read_words=None, x=0, y=0, earlier=()):
     """Run ``image`` on a simulated core; a :class:`CoreRun`.
 
     ``memory``: words written from address 0 before the start; ``inputs``: ``(color, data,
     ctrl)`` wavelets, delivered after the start in order per color, interleaved at random;
     ``read_words``: how many words to read back (default: all). The run ends at done, a fault,
-    or ``idle_cycles`` cycles with nothing to deliver and the core idle.
+    the core stopped, or after ``max_cycles`` (a program that waits for ever). ``earlier``: images
+    run first on the same core, each loaded, started and run to its end (done or a fault)
+    without wavelets, as a host reuses a core without a reset.
     """
     from amaranth.sim import Simulator
 
@@ -94,6 +97,11 @@ def run_on_core(params, image, *, memory=(), inputs=(), seed=0, max_cycles=20000
             ctx.set(mem.agent.write, 1)
             await ctx.tick()
         ctx.set(mem.agent.write, 0)
+        for before in earlier:
+            for a, w in enumerate(before.words):
+                await host_write(ctx, PROGRAM_BASE + a, w)
+            await host_write(ctx, CORE_REGS_BASE + CoreReg.CONTROL, CoreControl.START)
+            await ctx.tick().until(core.done | core.faulted)
         for a, w in enumerate(image.words):
             await host_write(ctx, PROGRAM_BASE + a, w)
         await host_write(ctx, CORE_REGS_BASE + CoreReg.CONTROL, CoreControl.START)
@@ -101,7 +109,7 @@ def run_on_core(params, image, *, memory=(), inputs=(), seed=0, max_cycles=20000
         for color, data, ctrl in inputs:
             queues.setdefault(color, []).append((data, ctrl))
         sent = []
-        quiet = 0
+        starting = max(params.core_tasks, INIT_CLEAR_CYCLES) + 2    # START's cycles
         cycles = 0
         for cycles in range(max_cycles):
             pending = [c for c, q in queues.items() if q]
@@ -124,7 +132,8 @@ def run_on_core(params, image, *, memory=(), inputs=(), seed=0, max_cycles=20000
                 sent.append(SentWavelet(ctx.get(core.out.payload.color),
                                         ctx.get(core.out.payload.data),
                                         bool(ctx.get(core.out.payload.ctrl))))
-            stopped = not ctx.get(core.running) and cycles > len(image.words)
+            # Not running once the start is over: stopped (STOP, or never got going).
+            stopped = not ctx.get(core.running) and cycles > starting
             if (ctx.get(core.done) or ctx.get(core.faulted) or stopped) and not pending:
                 break
             await ctx.tick()

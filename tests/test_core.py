@@ -171,3 +171,36 @@ def test_random_programs_agree_with_the_model():
         assert by_color(run.sent) == by_color(model.sent), where
         assert (run.macs, run.tasks_run) == (model.macs, model.tasks_run), where
     assert faults >= 1
+
+
+@pytest.mark.parametrize("preset", ["tiny", "default"])     # 8 tasks (START lasts 16), 32
+def test_a_restart_clears_registers_descriptors_and_accumulators(preset):
+    """A program run earlier on the same core leaves nothing the next one can see: START
+    clears the register and descriptor files (RAMs, a word a cycle) and the accumulators."""
+    params = resolve_params(preset)
+    dirty = assemble("""
+.task main, local, active
+main:
+    li r1, 3
+    li r5, 77
+    li r15, -1
+    dmem d3, base=0, len=4
+    dmem d7, base=8, len=4
+    vdot.i32 a1, d3, d3
+    halt
+""", params)
+    clean = assemble("""
+.task main, local, active
+main:
+    st r5, 20(r0)
+    st r15, 21(r0)
+    acclo r2, a1
+    st r2, 22(r0)
+    vmov.i32 d7, d3
+    halt
+""", params)
+    run = run_on_core(params, clean, memory=[5, 6, 7, 8], earlier=[dirty], read_words=24)
+    model, _ = model_of(params, clean, [5, 6, 7, 8], [])
+    assert run.memory[20:23] == [0, 0, 0]
+    assert run.fault == model.fault == Fault.DESCRIPTOR     # d3 and d7 are kind none again
+    assert run.memory == [int(w) for w in model.memory[:24]]

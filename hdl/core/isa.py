@@ -86,8 +86,8 @@ class AluFunc(enum.IntEnum):
 class AccFunc(enum.IntEnum):
     """Bits 17:16 of an ``ACC`` instruction."""
     CLR = 0     # a[k] = 0
-    LO = 1      # rd = bits 31:0 of a[k] (sign-extended to 64 bits)
-    HI = 2      # rd = bits 63:32 of a[k] (sign-extended to 64 bits)
+    LO = 1      # rd = bits 31:0 of a[k]
+    HI = 2      # rd = bits 63:32 of a[k] sign-extended to 64 bits
     SAT = 3     # rd = a[k] >> shift, saturated to int32
 
 
