@@ -211,10 +211,11 @@ def run_tests(runner, build_dir, *, toplevel, test_module, test_dir, testcase=No
 
 
 def run_testbench(runner, build_dir, *, toplevel, test_dir, test_module, params, minimum, what,
-                  testcase=None):
+                  testcase=None, env=None):
     """Run a testbench of ``test_dir`` on a design built for ``params``, the way every pytest
     entry point does: the parameter set as JSON in ``TESSERA_PARAMS``, cocotb's seed from
-    ``TESSERA_SEED`` (default 1, so runs repeat). Returns the number of tests run.
+    ``TESSERA_SEED`` (default 1, so runs repeat); ``env``: more variables for the testbench.
+    Returns the number of tests run.
 
     Raises :class:`CocotbFailure` whose message names ``what`` (the design and parameter set),
     the seed and each failed test with the end of its traceback, or says that fewer than
@@ -225,7 +226,8 @@ def run_testbench(runner, build_dir, *, toplevel, test_dir, test_module, params,
     try:
         total = run_tests(runner, build_dir, toplevel=toplevel, test_module=test_module,
                           test_dir=test_dir, seed=seed, testcase=testcase,
-                          extra_env={"TESSERA_PARAMS": json.dumps(params.as_dict())})
+                          extra_env={"TESSERA_PARAMS": json.dumps(params.as_dict()),
+                                     **(env or {})})
     except CocotbFailure as e:
         raise CocotbFailure(f"{what}, seed {seed}: {e}\n"
                             + failure_report(Path(build_dir) / f"{test_module}.log",

@@ -20,6 +20,7 @@ import re
 import cocotb
 from cocotb.triggers import ClockCycles
 
+from tessera.hdl.core.isa import Fault
 from tessera.hdl.params import FabricParams
 from tessera.hdl.routing import Route
 from tessera.hdl.tile import AgentStatus
@@ -37,6 +38,32 @@ SOURCE_BITS = 5
 
 def params_from_env():
     return FabricParams(**json.loads(os.environ["TESSERA_PARAMS"]))
+
+
+def tiles_have_cores():
+    """The fabric was built with a compute core in every tile (``TESSERA_FABRIC_CORES``)."""
+    return os.environ.get("TESSERA_FABRIC_CORES", "0") == "1"
+
+
+async def consume_colors(host, tiles, colors):
+    """With cores in the tiles, the RAMP side is a core, not a sink: wavelets of a color wait
+    in its queue for a consumer (docs/isa.md, deadlock rules). Give every tile in ``tiles`` a
+    started program whose data tasks take ``colors`` and whose local task ``ctl`` takes the
+    control wavelets; returns ``ctl``'s id (the low 6 bits of a control wavelet name it)."""
+    from tessera.sim.program import Program
+    program = Program(host.params)
+    for color in colors:
+        program.task(f"rx{color}", "data", color=color)
+    control = program.task("ctl")
+    for color in colors:
+        program.label(f"rx{color}")
+        program.ret()
+    program.label("ctl")
+    program.ret()
+    image = program.build()
+    await gather(*(host.load_program(pe, image) for pe in tiles))
+    await gather(*(host.start_core(pe) for pe in tiles))
+    return control
 
 
 async def start(dut, name, **host_options):
@@ -206,11 +233,18 @@ async def multicast_row_and_column(dut):
     await gather(*(host.set_routes(pe, r) for pe, r in routes.items()))
     # A status request to a tile is served after the route request before it on its path.
     await gather(*(host.status(pe) for pe in routes))
+    control = None
+    if tiles_have_cores():
+        control = await consume_colors(host, list(routes), (row_color, col_color))
 
     n = 40
     mask = host.word_mask
     streams = {color: [rng.getrandbits(p.data_width) for _ in range(n)]
                for color in (row_color, col_color)}
+    if control is not None:
+        # A control wavelet activates the task its low 6 bits name: the programs' `ctl`.
+        streams[row_color] = [(d & ~0x3F | control) if k % 5 == 0 else d
+                              for k, d in enumerate(streams[row_color])]
     await gather(
         host.send((Direction.WEST, row), [Wavelet(data=d, color=row_color, ctrl=k % 5 == 0)
                                           for k, d in enumerate(streams[row_color])]),
@@ -227,6 +261,17 @@ async def multicast_row_and_column(dut):
                     "misroutes": 0}
         assert status == expected, f"tile {pe} (routes {got}): {status} != {expected}"
     assert all(not w for w in host.received.values()), "nothing may leave the fabric"
+    if control is not None:
+        for pe in routes:
+            state = await host.core_state(pe)
+            data = n * ((pe in row_tiles) + (pe in col_tiles))
+            if pe in row_tiles:
+                data -= len(range(0, n, 5))                 # the control wavelets
+            assert state.running and state.fault == Fault.NONE, (pe, state)
+            # Every data wavelet ran its task once; control wavelets activate `ctl` (an
+            # activation of an active task adds nothing, so at least one run more).
+            runs = state.counters["tasks_run"]
+            assert runs > data if pe in row_tiles else runs == data, (pe, runs, data)
 
     await host.send((Direction.WEST, row), [Wavelet(data=1, color=unrouted)])
     status = await host.status((0, row))
