@@ -68,12 +68,14 @@ def test_tiny_fabric_synthesises_and_places(tmp_path):
 
 @pytest.mark.slow
 def test_bench_fpga_fabric_report(tmp_path):
-    """A 1x1 fabric synthesised only (Yosys, seconds): the report prints it and a fit."""
+    """A 1x1 network-only fabric synthesised only (Yosys, seconds): the report prints it and
+    a fit. (Tiles with cores are the default; ``core=False`` keeps this quick.)"""
     report = bench_fpga_fabric(resolve_params("tiny"), [], synth_only_shapes=[(1, 1)],
-                               breakdown=False, build_root=tmp_path)
+                               breakdown=False, core=False, build_root=tmp_path)
     fabric = report["designs"]["1x1"]
     assert not fabric["placed"] and fabric["fmax_mhz"] is None
     assert fabric["synth_luts"] > 0 and fabric["dp16kd"] == 1 and fabric["fits"]
+    assert fabric["mult18"] == 0          # no core, no multipliers
     text = format_fpga_fabric_report(report)
-    assert "no (Yosys only)" in text
+    assert "no (Yosys only)" in text and "network-only tiles" in text
     assert "fit estimate from the 1x1 fabric, per tile" in text and "limit LUT4" in text
