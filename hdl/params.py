@@ -256,10 +256,11 @@ PRESETS = {
                 queue_depth=2, color_channels=24, sram_bytes=48 * 1024, sram_banks=8,
                 core_lanes=4, core_tasks=64, core_microthreads=8, core_program_words=2048,
                 core_queue_depth=4, core_accumulators=4, core_acc_bits=48),
-    # The largest fabric that fits the ULX3S-85F board's FPGA (ECP5 LFE5U-85F, placed and
-    # routed: docs/benchmarks.md): LUT4s are the limit, so 4 colors sharing one channel and
-    # 2-deep queues.
-    "ulx3s": dict(rows=5, cols=5, coord_bits=8, data_width=32, color_bits=5, num_colors=4,
+    # The largest fabric with cores that fits the ULX3S-85F board's FPGA (ECP5 LFE5U-85F):
+    # LUT4s are the limit, so 4 colors sharing one channel, 2-deep queues, a 2-lane core.
+    # 2x2 synthesises to 84 % of the LUT4s (docs/benchmarks.md; network-only tiles, --no-core,
+    # fit 5x5).
+    "ulx3s": dict(rows=2, cols=2, coord_bits=8, data_width=32, color_bits=5, num_colors=4,
                   queue_depth=2, color_channels=1, sram_bytes=4096, sram_banks=2,
                  core_lanes=2, core_tasks=16, core_microthreads=1, core_program_words=512,
                   core_queue_depth=2, core_accumulators=2, core_acc_bits=48),
