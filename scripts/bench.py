@@ -58,6 +58,14 @@ def cmd_router(args, params_from_args):
         timed_windows=not args.no_timed_windows, progress=_progress()), format_router_report)
 
 
+def _add_presets_argument(parser):
+    """``--presets A,B``, read by :func:`_param_sets`."""
+    from ..hdl.params import PRESETS
+    parser.add_argument("--presets", type=_name_list(list(PRESETS)), metavar="A,B",
+                        help=f"run several presets (from {', '.join(PRESETS)}) in one report "
+                             f"(default when no --preset/--config: default,wse)")
+
+
 def _param_sets(args, params_from_args):
     """``{label: FabricParams}``: --presets, else --preset/--config, else default and wse."""
     from .cli import UsageError
@@ -180,9 +188,7 @@ def register(commands, add_param_arguments, params_from_args):
                     "block RAM, and the post-route Fmax. Without --preset, --presets or "
                     "--config it runs the 'default' and 'wse' presets; parameter flags apply "
                     "to each. Files go to build/fpga/<preset>/.")
-    f.add_argument("--presets", type=_name_list(list(PRESETS)), metavar="A,B",
-                   help=f"run several presets (from {', '.join(PRESETS)}) in one report "
-                        f"(default when no --preset/--config: default,wse)")
+    _add_presets_argument(f)
     add_fpga_arguments(f)
     add_json_argument(f)
     add_param_arguments(f, without=NOT_ROUTER)
@@ -243,14 +249,13 @@ def register(commands, add_param_arguments, params_from_args):
           "counter, minus the same program without the instruction. Without --preset, "
           "--presets or --config it runs the 'default' and 'wse' presets; lengths whose "
           "operands do not fit the tile memory say so.")
-    c.add_argument("--presets", type=_name_list(list(PRESETS)), metavar="A,B",
-                   help=f"run several presets (from {', '.join(PRESETS)}) in one report "
-                        f"(default when no --preset/--config: default,wse)")
+    _add_presets_argument(c)
     c.add_argument("--cases", type=_name_list(list(CASES)), default=",".join(CASES),
                    metavar="A,B", help=f"cases to run, from {', '.join(CASES)}")
     c.add_argument("--types", type=_name_list(["i8", "i16", "i32", "i64"]),
                    default=",".join(DEFAULT_TYPES), metavar="A,B",
-                   help="element types, from i8, i16, i32, i64")
+                   help="element types, from i8, i16, i32, i64 (the ISA has no int64 products: "
+                        "vmul, vdot and vaxpy skip i64; vnarrow skips i8)")
     c.add_argument("--lengths", type=_int_list, default=",".join(map(str, DEFAULT_LENGTHS)),
                    metavar="N,N", help="vector lengths in elements")
     add_json_argument(c)

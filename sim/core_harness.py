@@ -19,7 +19,26 @@ from ..hdl.link import wavelet_channel
 from ..hdl.sram import TileMemory
 from .core_model import SentWavelet
 
-__all__ = ["CoreHarness", "CoreRun", "run_on_core"]
+__all__ = ["CoreHarness", "CoreRun", "run_on_core", "host_write", "host_read"]
+
+
+async def host_write(ctx, core, addr, value):
+    """Write ``value`` at agent address ``addr`` (program memory or a core register) through
+    ``core``'s host port, as the memory agent does: one cycle."""
+    ctx.set(core.host.addr, addr - PROGRAM_BASE)
+    ctx.set(core.host.wdata, value)
+    ctx.set(core.host.write, 1)
+    await ctx.tick()
+    ctx.set(core.host.write, 0)
+
+
+async def host_read(ctx, core, addr):
+    """The word at agent address ``addr`` through ``core``'s host port: one cycle."""
+    ctx.set(core.host.addr, addr - PROGRAM_BASE)
+    ctx.set(core.host.read, 1)
+    await ctx.tick()
+    ctx.set(core.host.read, 0)
+    return ctx.get(core.host.rdata)
 
 
 class CoreHarness(wiring.Component):
@@ -74,20 +93,6 @@ def run_on_core(params, image, *, memory=(), inputs=(), seed=0, max_cycles=20000
     read_words = words if read_words is None else read_words
     result = {}
 
-    async def host_write(ctx, addr, value):
-        ctx.set(core.host.addr, addr - PROGRAM_BASE)
-        ctx.set(core.host.wdata, value)
-        ctx.set(core.host.write, 1)
-        await ctx.tick()
-        ctx.set(core.host.write, 0)
-
-    async def host_read(ctx, addr):
-        ctx.set(core.host.addr, addr - PROGRAM_BASE)
-        ctx.set(core.host.read, 1)
-        await ctx.tick()
-        ctx.set(core.host.read, 0)
-        return ctx.get(core.host.rdata)
-
     async def bench(ctx):
         ctx.set(core.x, x)
         ctx.set(core.y, y)
@@ -99,12 +104,12 @@ def run_on_core(params, image, *, memory=(), inputs=(), seed=0, max_cycles=20000
         ctx.set(mem.agent.write, 0)
         for before in earlier:
             for a, w in enumerate(before.words):
-                await host_write(ctx, PROGRAM_BASE + a, w)
-            await host_write(ctx, CORE_REGS_BASE + CoreReg.CONTROL, CoreControl.START)
+                await host_write(ctx, core, PROGRAM_BASE + a, w)
+            await host_write(ctx, core, CORE_REGS_BASE + CoreReg.CONTROL, CoreControl.START)
             await ctx.tick().until(core.done | core.faulted)
         for a, w in enumerate(image.words):
-            await host_write(ctx, PROGRAM_BASE + a, w)
-        await host_write(ctx, CORE_REGS_BASE + CoreReg.CONTROL, CoreControl.START)
+            await host_write(ctx, core, PROGRAM_BASE + a, w)
+        await host_write(ctx, core, CORE_REGS_BASE + CoreReg.CONTROL, CoreControl.START)
         queues = {}
         for color, data, ctrl in inputs:
             queues.setdefault(color, []).append((data, ctrl))
@@ -146,11 +151,11 @@ def run_on_core(params, image, *, memory=(), inputs=(), seed=0, max_cycles=20000
                                         ctx.get(core.out.payload.data),
                                         bool(ctx.get(core.out.payload.ctrl))))
             await ctx.tick()
-        status = await host_read(ctx, CORE_REGS_BASE + CoreReg.STATUS)
+        status = await host_read(ctx, core, CORE_REGS_BASE + CoreReg.STATUS)
         counters = {}
         for reg in CoreReg:
             if reg not in (CoreReg.CONTROL, CoreReg.STATUS):
-                counters[reg] = await host_read(ctx, CORE_REGS_BASE + reg)
+                counters[reg] = await host_read(ctx, core, CORE_REGS_BASE + reg)
         words_back = []
         for a in range(read_words):
             ctx.set(mem.agent.addr, a)

@@ -76,3 +76,14 @@ def test_cli_bench_core(tessera, tmp_path):
     assert "vdot" in r.stdout and "lanes=2" in r.stdout
     report = json.loads(out.read_text())
     assert {row["case"] for row in report["presets"]["tiny"]["rows"]} == {"vdot", "recv"}
+
+
+def test_int64_runs_where_the_isa_has_it():
+    # No int64 products in the ISA: vmul.i64 is skipped, not a fault. An int64 element on the
+    # fabric is two wavelets: half an element a cycle at best.
+    report = bench_core({"tiny": resolve_params("tiny")}, cases=("vmul", "recv"),
+                        types=("i64",), lengths=(16,))
+    rows = rows_of(report, "tiny")
+    assert set(rows) == {("recv", "i64", 16)}
+    assert rows["recv", "i64", 16]["bound_per_cycle"] == 0.5
+    assert rows["recv", "i64", 16]["cycles"] >= 32

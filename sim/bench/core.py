@@ -14,6 +14,7 @@ The bound a case is measured against is the **lanes bound**: the elements a beat
 pipeline's fill and drain, plus any bank stalls (counted separately).
 """
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -70,11 +71,19 @@ def _words(n, etype):
 
 
 def lanes_bound(params, case, etype):
-    """Elements per cycle the case can reach: a full beat, one wavelet with a fabric operand."""
+    """Elements per cycle the case can reach: a full beat, one wavelet (32 bits: half an int64)
+    a cycle with a fabric operand."""
     per = beat_elements(params.core_lanes, etype, case.multiplying)
     if "fin" in case.sources or case.dst == "fout":
-        per = min(per, max(1, 32 // etype.bits))
+        per = min(per, 32 / etype.bits)
     return per
+
+
+def runs(case, etype):
+    """The ISA has the case for the type: no int64 products, nothing narrower than int8."""
+    if case.narrows:
+        return etype.name.lower() in _NARROWER
+    return not (case.multiplying and etype == ElemType.I64)
 
 
 def _layout(params, case, etype, n):
@@ -162,31 +171,20 @@ class _Runner:
     def run(self, jobs):
         """``jobs``: ``[(image, input wavelets)]``; returns ``[{counter: value}]``."""
         from amaranth.sim import Simulator
+
+        from ..core_harness import host_read, host_write
         core = self.dut.core
         params = self.params
         channel = wavelet_channel(params, addressed=0, color=_IN_COLOR)
         results = []
 
-        async def host_write(ctx, addr, value):
-            ctx.set(core.host.addr, addr - PROGRAM_BASE)
-            ctx.set(core.host.wdata, value)
-            ctx.set(core.host.write, 1)
-            await ctx.tick()
-            ctx.set(core.host.write, 0)
-
-        async def host_read(ctx, addr):
-            ctx.set(core.host.addr, addr - PROGRAM_BASE)
-            ctx.set(core.host.read, 1)
-            await ctx.tick()
-            ctx.set(core.host.read, 0)
-            return ctx.get(core.host.rdata)
-
         async def bench(ctx):
             ctx.set(core.out.ready, 1)          # the router always takes the core's output
             for image, inputs in jobs:
                 for a, w in enumerate(image.words):
-                    await host_write(ctx, PROGRAM_BASE + a, w)
-                await host_write(ctx, CORE_REGS_BASE + CoreReg.CONTROL, CoreControl.START)
+                    await host_write(ctx, core, PROGRAM_BASE + a, w)
+                await host_write(ctx, core, CORE_REGS_BASE + CoreReg.CONTROL,
+                                 CoreControl.START)
                 # Keep the input color's queue fed, a wavelet a cycle, as a neighbour would.
                 ctx.set(core.inp.payload.color, _IN_COLOR)
                 ctx.set(core.inp.payload.ctrl, 0)
@@ -201,8 +199,8 @@ class _Runner:
                 ctx.set(core.inp.valid, 0)
                 if not (ctx.get(core.done) or ctx.get(core.faulted)):
                     await ctx.tick().until(core.done | core.faulted)
-                counters = {reg: await host_read(ctx, CORE_REGS_BASE + reg) for reg in CoreReg
-                            if reg != CoreReg.CONTROL}
+                counters = {reg: await host_read(ctx, core, CORE_REGS_BASE + reg)
+                            for reg in CoreReg if reg != CoreReg.CONTROL}
                 results.append(counters)
 
         sim = Simulator(self.dut)
@@ -233,36 +231,37 @@ def bench_core(param_sets, *, cases=tuple(CASES), types=DEFAULT_TYPES, lengths=D
     out = {}
     for label, params in param_sets.items():
         start = time.perf_counter()
-        jobs, keys = [], []
+        jobs, keys = [], []        # keys: (case, type, length, whether its operands fit)
         for name in cases:
             case = CASES[name]
             for tname in types:
                 etype = ElemType[tname.upper()]
-                if case.narrows and tname not in _NARROWER:
+                if not runs(case, etype):
                     continue
                 for n in lengths:
                     with_op = case_program(params, case, etype, n)
-                    keys.append((case, etype, n))
-                    if with_op is None:
-                        continue
-                    jobs += [with_op, case_program(params, case, etype, n, with_op=False)]
+                    keys.append((case, etype, n, with_op is not None))
+                    if with_op is not None:
+                        jobs += [with_op, case_program(params, case, etype, n, with_op=False)]
+        # Local task ids are those above the colors' (data tasks): a chain needs two at least.
         tasks = min(chain, params.core_tasks - params.num_colors)
-        jobs += [(_task_chain(params, 1), 0), (_task_chain(params, tasks), 0)]
+        if tasks >= 2:
+            jobs += [(_task_chain(params, 1), 0), (_task_chain(params, tasks), 0)]
         say(f"[{label}] {len(jobs)} programs in one simulation of the core ...")
         counters = _Runner(params).run(jobs)
-        for (image, _), c in zip(jobs, counters):
+        for c in counters:
             _check(c, "a benchmark program")
         results = iter(counters)
         rows = []
-        for case, etype, n in keys:
-            if case_program(params, case, etype, n) is None:
+        for case, etype, n, fits in keys:
+            if not fits:
                 rows.append({"case": case.name, "type": etype.name.lower(), "length": n,
                              "cycles": None})
                 continue
             full, empty = next(results), next(results)
             cycles = full[CoreReg.CYCLES] - empty[CoreReg.CYCLES]
             per = lanes_bound(params, case, etype)
-            bound = -(-n // per)
+            bound = math.ceil(n / per)
             rows.append({
                 "case": case.name, "type": etype.name.lower(), "length": n, "cycles": cycles,
                 "bound_cycles": bound, "elements_per_cycle": n / cycles,
@@ -272,16 +271,19 @@ def bench_core(param_sets, *, cases=tuple(CASES), types=DEFAULT_TYPES, lengths=D
                 "output_stalls": full[CoreReg.STALL_OUTPUT],
                 "macs": full[CoreReg.MACS_LO] | full[CoreReg.MACS_HI] << 32,
             })
-        one, many = next(results), next(results)
-        # Each task of the chain is `activate next` (1 cycle) then `ret` and the switch.
-        per_task = (many[CoreReg.CYCLES] - one[CoreReg.CYCLES]) / (tasks - 1)
+        switch = None
+        if tasks >= 2:
+            one, many = next(results), next(results)
+            # Each task of the chain is `activate next` (1 cycle) then `ret` and the switch.
+            per_task = (many[CoreReg.CYCLES] - one[CoreReg.CYCLES]) / (tasks - 1)
+            switch = {"tasks": tasks, "cycles_per_task": per_task,
+                      "switch_cycles": per_task - 1}
         unstalled = [r["fixed"] for r in rows if r["cycles"] is not None
                      and not r["bank_stalls"] and not r["queue_empty_stalls"]
                      and not r["output_stalls"]]
         out[label] = {
             "params": params.as_dict(), "rows": rows,
-            "task_switch": {"tasks": tasks, "cycles_per_task": per_task,
-                            "switch_cycles": per_task - 1},
+            "task_switch": switch,
             "vector_fixed_cost": {"min": min(unstalled), "max": max(unstalled)}
             if unstalled else None,
             "seconds": time.perf_counter() - start,
@@ -319,15 +321,20 @@ def format_core_report(report):
                 if r is None or r["cycles"] is None:
                     cells.append("does not fit")
                     continue
-                bound = r["bound_per_cycle"]
+                bound = f"{r['bound_per_cycle']:g}"
                 cells.append(f"{r['elements_per_cycle']:.2f} ({100 * r['share']:.0f}%)")
                 stalls = r["bank_stalls"]
             table.append([case, tname, bound, *cells, stalls])
         out.append(format_table(header, table))
         ts, fc = res["task_switch"], res["vector_fixed_cost"]
-        out.append(f"task switch: {ts['cycles_per_task']:.1f} cycles per task of `activate "
-                   f"next; ret` over a chain of {ts['tasks']} tasks: {ts['switch_cycles']:.1f} "
-                   f"cycles from `ret` to the next task's first instruction")
+        if ts:
+            out.append(f"task switch: {ts['cycles_per_task']:.1f} cycles per task of `activate "
+                       f"next; ret` over a chain of {ts['tasks']} tasks: "
+                       f"{ts['switch_cycles']:.1f} cycles from `ret` to the next task's first "
+                       f"instruction")
+        else:
+            out.append("task switch: not measured (fewer than 2 local task ids: core_tasks - "
+                       "num_colors < 2)")
         if fc:
             out.append(f"vector instruction fixed cost (cycles beyond the lanes bound, cases "
                        f"without stalls): {fc['min']} to {fc['max']}")
