@@ -32,30 +32,40 @@ SHAPES = {
     "4x4": resolve_params("default"),
     # Not square: rows and columns must not be swapped anywhere.
     "3x5": resolve_params("default", overrides={"rows": 3, "cols": 5}),
-    # Tiles with their compute cores (as tessera generate writes them), not started: the
-    # network, the memory agent and the edges work the same beside them.
+}
+# Tiles with their compute cores (as tessera generate writes them), not started: the network,
+# the memory agent and the edges work the same beside them. Their own file
+# (tests/test_fabric_core_verilator.py), so that pytest-xdist's `--dist loadfile` builds them on
+# another worker than the network-only shapes (the build is the longest of all).
+CORE_SHAPES = {
     "2x2-core": resolve_params("default", overrides={"rows": 2, "cols": 2}),
 }
-WITH_CORE = {"2x2-core"}
 
 
-@pytest.fixture(scope="module", params=list(SHAPES))
-def fabric_model(request):
+def build_fabric(name, params, *, core):
     """``(name, params, runner, build_dir)`` of a Verilator build of the fabric."""
-    params = SHAPES[request.param]
-    files = fabric_verilog(params, core=request.param in WITH_CORE)
+    files = fabric_verilog(params, core=core)
     verilog = files[f"{TILE_MODULE}.v"] + files[f"{FABRIC_MODULE}.v"]
-    runner, build_dir = build(f"fabric-{request.param}", verilog, toplevel=FABRIC_MODULE,
+    runner, build_dir = build(f"fabric-{name}", verilog, toplevel=FABRIC_MODULE,
                               build_args=BUILD_ARGS, public="top")
-    return request.param, params, runner, build_dir
+    return name, params, runner, build_dir
 
 
-def test_fabric_testbench(fabric_model):
+def run_fabric_testbench(fabric_model, *, core):
     name, params, runner, build_dir = fabric_model
     try:
         run_testbench(runner, build_dir, toplevel=FABRIC_MODULE, test_module=TEST_MODULE,
                       test_dir=TESTBENCH_DIR, params=params, minimum=9,
                       what=f"fabric testbench, shape {name}",
-                      env={"TESSERA_FABRIC_CORES": "1" if name in WITH_CORE else "0"})
+                      env={"TESSERA_FABRIC_CORES": "1" if core else "0"})
     except CocotbFailure as e:
         pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def fabric_model(request):
+    return build_fabric(request.param, SHAPES[request.param], core=False)
+
+
+def test_fabric_testbench(fabric_model):
+    run_fabric_testbench(fabric_model, core=False)
