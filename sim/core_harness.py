@@ -131,16 +131,17 @@ def run_on_core(params, image, *, memory=(), inputs=(), seed=0, max_cycles=20000
                     queues[color].pop(0)
             else:
                 ctx.set(core.inp.valid, 0)
+            # Not running once the start is over: stopped (STOP, or never got going). (Before
+            # this cycle's output is taken: the drain below takes it.)
+            stopped = not ctx.get(core.running) and cycles > starting
+            if (ctx.get(core.done) or ctx.get(core.faulted) or stopped) and not pending:
+                break
             take = rng.random() < 0.7
             ctx.set(core.out.ready, int(take))
             if take and ctx.get(core.out.valid):
                 sent.append(SentWavelet(ctx.get(core.out.payload.color),
                                         ctx.get(core.out.payload.data),
                                         bool(ctx.get(core.out.payload.ctrl))))
-            # Not running once the start is over: stopped (STOP, or never got going).
-            stopped = not ctx.get(core.running) and cycles > starting
-            if (ctx.get(core.done) or ctx.get(core.faulted) or stopped) and not pending:
-                break
             await ctx.tick()
         ctx.set(core.inp.valid, 0)
         # Let the output queue drain.

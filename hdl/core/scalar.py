@@ -6,9 +6,13 @@ the task's entry from the task table, and then runs instructions from program me
 to the stream engine with the descriptor registers' contents, and the unit waits until the
 engine says it may go on. Faults stop it and say why and where (``docs/isa.md``).
 
-Program memory is a synchronous block RAM: the address of the next instruction is presented
-in the cycle the current one runs, so the next word is there in the next cycle, taken branches
-included. Waiting keeps the word (the read port's enable is low).
+Two stages, so that no path runs from program memory's output (a block RAM, slow to its
+output) through the ALU: *decode* reads the fetched word's register operands (the result of
+the instruction executing is forwarded) and registers them with the word; *execute* runs the
+registered instruction. Program memory is a synchronous block RAM read a word ahead: the next
+address is fetched while an instruction executes, so a taken branch or ``jmp`` drops the
+decoded word and costs a cycle more. Waiting keeps the word (the read port's enable is low).
+An address beyond program memory is not read; it faults when it comes to execute.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
@@ -113,6 +117,8 @@ class ScalarUnit(wiring.Component):
         p = self._params
         C = p.num_colors
         words = p.sram_bytes // 4
+        color_index = max(1, (C - 1).bit_length())
+        task_index = max(1, (p.core_tasks - 1).bit_length())
 
         # The register file: two asynchronous read ports, one write port.
         m.submodules.regfile = regfile = memory.Memory(shape=32, depth=NUM_REGS, init=[])
@@ -120,8 +126,7 @@ class ScalarUnit(wiring.Component):
         reg_p, reg_q = regfile.read_port(domain="comb"), regfile.read_port(domain="comb")
         # The descriptor file: a read port per operand of a vector instruction; a write port
         # that writes one 16-bit field.
-        desc_bits = descriptor_layout().size
-        m.submodules.descfile = descfile = memory.Memory(shape=desc_bits,
+        m.submodules.descfile = descfile = memory.Memory(shape=descriptor_layout().size,
                                                          depth=NUM_DESCRIPTORS, init=[])
         desc_write = descfile.write_port(granularity=16)
         desc_reads = [descfile.read_port(domain="comb") for _ in range(3)]   # dst, src0, src1
@@ -130,47 +135,60 @@ class ScalarUnit(wiring.Component):
             m.d.sync += clear.eq(clear + 1)
         with m.Else():
             m.d.sync += clear.eq(0)
-        pc = Signal(16)
+
+        # ---- decode: the fetched word's register operands ---------------------------------
+        # The word on program memory's read port is decoded while the instruction before it
+        # executes: its two register operands are read (the executing instruction's result
+        # forwarded) and registered with it. `p` reads bits 21:18 (rs1 of R, I and S; rs2 of
+        # B), `q` the other operand wherever its format keeps it (each extra read port is a
+        # 16-way mux of 32 bits).
+        d_word = self.imem_data
+        d_opcode = d_word[26:32]
+        q_index = Signal(4)
+        with m.Switch(d_opcode):
+            with m.Case(Opcode.ALU):
+                m.d.comb += q_index.eq(_field(d_word, "R", "rs2"))
+            with m.Case(Opcode.DSET):
+                m.d.comb += q_index.eq(_field(d_word, "DSET", "rs1"))
+            with m.Case(*VECTOR_OPCODES):
+                m.d.comb += q_index.eq(_field(d_word, "V", "scalar"))
+            with m.Default():        # B rs1, S rs2, T rs1, SEND rs1: bits 25:22
+                m.d.comb += q_index.eq(_field(d_word, "B", "rs1"))
+        m.d.comb += [reg_p.addr.eq(_field(d_word, "R", "rs1")), reg_q.addr.eq(q_index)]
+
+        def forwarded(port):
+            written = reg_write.en & (reg_write.addr == port.addr)
+            return Mux(written, reg_write.data, port.data)
+
+        # ---- the instruction executing, as decode registered it ---------------------------
+        x_valid = Signal()          # an instruction is in execute
+        x_pc_range = Signal()       # ... and it is the address beyond program memory
+        word = Signal(32)
+        pc = Signal(17)             # the executing instruction's address
+        fetch_pc = Signal(17)       # the address of the word on the read port
+        p_value = Signal(32)
+        q_value = Signal(32)
         task = Signal(6)
         wdata = Signal(32)
-        word = self.imem_data
         opcode = word[26:32]
 
         def field(fmt, name):
             return _field(word, fmt, name)
 
         rd = field("R", "rd")
-        # Two register read ports for every format: `p_value` reads bits 21:18 (rs1 of R, I
-        # and S; rs2 of B), `q_value` the other operand, wherever its format keeps it (each
-        # extra port is a 16-way mux of 32 bits).
-        q_index = Signal(4)
-        with m.Switch(opcode):
-            with m.Case(Opcode.ALU):
-                m.d.comb += q_index.eq(field("R", "rs2"))
-            with m.Case(Opcode.DSET):
-                m.d.comb += q_index.eq(field("DSET", "rs1"))
-            with m.Case(*VECTOR_OPCODES):
-                m.d.comb += q_index.eq(field("V", "scalar"))
-            with m.Default():        # B rs1, S rs2, T rs1, SEND rs1: bits 25:22
-                m.d.comb += q_index.eq(field("B", "rs1"))
-        p_value = Signal(32)
-        q_value = Signal(32)
-        m.d.comb += [reg_p.addr.eq(field("R", "rs1")), reg_q.addr.eq(q_index),
-                     p_value.eq(reg_p.data), q_value.eq(reg_q.data)]
         rs1_v, rs2_v = p_value, q_value
         imm = field("I", "imm")
 
         # Results and what the instruction does this cycle.
         write_rd = Signal()
         rd_value = Signal(32)
-        advance = Signal()          # the instruction completed: fetch the next
-        next_pc = Signal(17)
+        advance = Signal()          # the instruction completed
+        redirect = Signal()         # ... and the next one is not the next address
+        target = Signal(17)
         illegal = Signal()
         fault_now = Signal()
-        pc_fault = Signal()         # the next pc is beyond program memory
         cause = Signal(Fault)
         end_task = Signal()
-        m.d.comb += next_pc.eq(pc + 1)
 
         # The ALU, shared by the register and immediate forms.
         a = Signal(32)
@@ -212,15 +230,14 @@ class ScalarUnit(wiring.Component):
 
         # Queues: a color the engine pops this cycle is not the scalar unit's to pop.
         color_r = field("RECV", "color")
-        engine_popping = Array(self.engine_pop)[color_r[:max(1, (C - 1).bit_length())]] != 0
+        engine_popping = Array(self.engine_pop)[color_r[:color_index]] != 0
 
         # Vector instructions: ILLEGAL and TASK checks here, the rest in the engine.
         v = {name: field("V", name) for name in FORMATS["V"]}
         vop = Signal(VecOp)
-        is_vector = Signal()
         for opc, op in VECTOR_OPCODES.items():
             with m.If(opcode == opc):
-                m.d.comb += [vop.eq(op), is_vector.eq(1)]
+                m.d.comb += vop.eq(op)
         multiplying = (vop == VecOp.MUL) | (vop == VecOp.DOT) | (vop == VecOp.AXPY)
         v_illegal = Signal()
         m.d.comb += v_illegal.eq(
@@ -229,8 +246,8 @@ class ScalarUnit(wiring.Component):
             | ((vop == VecOp.DOT) & v["to_acc"] & (v["dst"] >= p.core_accumulators)))
         v_task_bad = Signal()
         v_task = v["task"]
-        known = (v_task < p.core_tasks) & self.declared.bit_select(v_task[:max(1, (p.core_tasks - 1).bit_length())], 1)
-        data_task = self.is_data.bit_select(v_task[:max(1, (p.core_tasks - 1).bit_length())], 1)
+        known = (v_task < p.core_tasks) & self.declared.bit_select(v_task[:task_index], 1)
+        data_task = self.is_data.bit_select(v_task[:task_index], 1)
         m.d.comb += v_task_bad.eq(v["async_"] & (~known | ((v["on_done"] == CompletionAction.ACTIVATE)
                                                           & data_task)))
         m.d.comb += [
@@ -254,9 +271,24 @@ class ScalarUnit(wiring.Component):
         state = Signal(_State)
         fault_at = Signal(17)
         m.d.comb += fault_at.eq(pc)
+        # Fetch: a new word for decode. `fetch_to` is its address; an address beyond program
+        # memory is not read, and faults if it comes to execute.
+        fetch = Signal()
+        fetch_to = Signal(17)
+        fetch_in_range = fetch_to < p.core_program_words
+        with m.If(fetch):
+            m.d.comb += [self.imem_addr.eq(fetch_to), self.imem_en.eq(fetch_in_range)]
+            m.d.sync += fetch_pc.eq(fetch_to)
+        # Decode to execute: the word on the read port becomes the executing instruction.
+        take = Signal()
+        with m.If(take):
+            m.d.sync += [x_valid.eq(1), word.eq(d_word), pc.eq(fetch_pc),
+                         x_pc_range.eq(fetch_pc >= p.core_program_words),
+                         p_value.eq(forwarded(reg_p)), q_value.eq(forwarded(reg_q))]
+
         with m.Switch(state):
             with m.Case(_State.IDLE):
-                data_color = self.next_task[:max(1, (C - 1).bit_length())]
+                data_color = self.next_task[:color_index]
                 blocked_pop = self.next_is_data & (Array(self.engine_pop)[data_color] != 0)
                 with m.If(self.run & self.runnable & ~blocked_pop & ~self.init):
                     m.d.comb += [self.start.eq(1), self.imem_addr.eq(self.next_task),
@@ -267,175 +299,178 @@ class ScalarUnit(wiring.Component):
                         m.d.sync += wdata.eq(Array(self.queue_head)[data_color])
                     m.d.sync += state.eq(_State.ENTRY)
             with m.Case(_State.ENTRY):
-                entry = word[:16]
+                # The task table's word: fetch the entry (nothing executes yet).
+                entry = d_word[:16]
                 m.d.comb += self.task_running.eq(1)
-                m.d.sync += pc.eq(entry)
                 with m.If(entry >= p.core_program_words):
                     m.d.comb += [fault_now.eq(1), cause.eq(Fault.PC_RANGE), fault_at.eq(entry)]
                 with m.Else():
-                    m.d.comb += [self.imem_addr.eq(entry), self.imem_en.eq(1)]
-                    m.d.sync += state.eq(_State.EXEC)
+                    m.d.comb += [fetch.eq(1), fetch_to.eq(entry)]
+                    m.d.sync += [state.eq(_State.EXEC), x_valid.eq(0)]
             with m.Case(_State.LOAD):
-                # The word the load asked for; the ld instruction is still the fetched word.
+                # The word the load asked for; the ld instruction is still executing.
                 m.d.comb += [self.task_running.eq(1), write_rd.eq(1), rd_value.eq(self.mem.rdata),
                              advance.eq(1)]
             with m.Case(_State.EXEC):
                 m.d.comb += self.task_running.eq(1)
-                with m.Switch(opcode):
-                    with m.Case(Opcode.ALU):
-                        func = field("R", "func")
-                        m.d.comb += [alu_func.eq(func), b.eq(rs2_v), write_rd.eq(1),
-                                     rd_value.eq(alu_out), advance.eq(1),
-                                     illegal.eq(func > max(AluFunc))]
-                    for opc, func in immediate_alu.items():
-                        with m.Case(opc):
-                            m.d.comb += [alu_func.eq(func), b.eq(imm), write_rd.eq(1),
-                                         rd_value.eq(alu_out), advance.eq(1)]
-                    with m.Case(Opcode.LUI):
-                        m.d.comb += [write_rd.eq(1), rd_value.eq(field("U", "imm") << 10),
-                                     advance.eq(1)]
-                    with m.Case(Opcode.LD, Opcode.ST):
-                        in_range = mem_addr < words
-                        with m.If(~in_range):
-                            m.d.comb += [fault_now.eq(1), cause.eq(Fault.MEMORY_RANGE)]
-                        with m.Elif(opcode == Opcode.LD):
-                            m.d.comb += [self.mem.read.eq(1), self.stall_bank.eq(~self.mem.grant)]
-                            with m.If(self.mem.grant):
-                                m.d.sync += state.eq(_State.LOAD)
-                        with m.Else():
-                            m.d.comb += [self.mem.write.eq(1), advance.eq(self.mem.grant),
-                                         self.stall_bank.eq(~self.mem.grant)]
-                    for opc, taken in branches.items():
-                        with m.Case(opc):
-                            m.d.comb += advance.eq(1)
-                            with m.If(taken):
-                                m.d.comb += next_pc.eq(pc + field("B", "offset"))
-                    with m.Case(Opcode.JMP):
-                        m.d.comb += [advance.eq(1), next_pc.eq(field("J", "target"))]
-                    with m.Case(Opcode.ACTIVATE, Opcode.BLOCK, Opcode.UNBLOCK):
-                        op = Mux(opcode == Opcode.ACTIVATE, TaskOp.ACTIVATE,
-                                 Mux(opcode == Opcode.BLOCK, TaskOp.BLOCK, TaskOp.UNBLOCK))
-                        m.d.comb += [self.task_request.valid.eq(~t_reg_big),
-                                     self.task_request.op.eq(op),
-                                     self.task_request.task.eq(t_task)]
-                        with m.If(self.task_fault | t_reg_big):
-                            m.d.comb += [fault_now.eq(1), cause.eq(Fault.TASK)]
-                        with m.Else():
-                            m.d.comb += advance.eq(1)
-                    with m.Case(Opcode.RET):
-                        m.d.comb += end_task.eq(1)
-                    with m.Case(Opcode.HALT):
-                        with m.If(~self.engine_busy):
-                            m.d.comb += [self.halted.eq(1), self.retired.eq(1)]
-                            m.d.sync += state.eq(_State.HALTED)
-                    with m.Case(Opcode.SEND):
-                        color = field("SEND", "color")
-                        with m.If(color >= C):
+                with m.If(~x_valid):
+                    m.d.comb += [take.eq(1), fetch.eq(1), fetch_to.eq(fetch_pc + 1)]
+                with m.Elif(x_pc_range):
+                    m.d.comb += [fault_now.eq(1), cause.eq(Fault.PC_RANGE)]
+                with m.Else():
+                    with m.Switch(opcode):
+                        with m.Case(Opcode.ALU):
+                            func = field("R", "func")
+                            m.d.comb += [alu_func.eq(func), b.eq(rs2_v), write_rd.eq(1),
+                                         rd_value.eq(alu_out), advance.eq(1),
+                                         illegal.eq(func > max(AluFunc))]
+                        for opc, func in immediate_alu.items():
+                            with m.Case(opc):
+                                m.d.comb += [alu_func.eq(func), b.eq(imm), write_rd.eq(1),
+                                             rd_value.eq(alu_out), advance.eq(1)]
+                        with m.Case(Opcode.LUI):
+                            m.d.comb += [write_rd.eq(1), rd_value.eq(field("U", "imm") << 10),
+                                         advance.eq(1)]
+                        with m.Case(Opcode.LD, Opcode.ST):
+                            in_range = mem_addr < words
+                            with m.If(~in_range):
+                                m.d.comb += [fault_now.eq(1), cause.eq(Fault.MEMORY_RANGE)]
+                            with m.Elif(opcode == Opcode.LD):
+                                m.d.comb += [self.mem.read.eq(1), self.stall_bank.eq(~self.mem.grant)]
+                                with m.If(self.mem.grant):
+                                    m.d.sync += state.eq(_State.LOAD)
+                            with m.Else():
+                                m.d.comb += [self.mem.write.eq(1), advance.eq(self.mem.grant),
+                                             self.stall_bank.eq(~self.mem.grant)]
+                        for opc, taken in branches.items():
+                            with m.Case(opc):
+                                m.d.comb += [advance.eq(1), redirect.eq(taken),
+                                             target.eq(pc + field("B", "offset"))]
+                        with m.Case(Opcode.JMP):
+                            m.d.comb += [advance.eq(1), redirect.eq(1), target.eq(field("J", "target"))]
+                        with m.Case(Opcode.ACTIVATE, Opcode.BLOCK, Opcode.UNBLOCK):
+                            op = Mux(opcode == Opcode.ACTIVATE, TaskOp.ACTIVATE,
+                                     Mux(opcode == Opcode.BLOCK, TaskOp.BLOCK, TaskOp.UNBLOCK))
+                            m.d.comb += [self.task_request.valid.eq(~t_reg_big),
+                                         self.task_request.op.eq(op),
+                                         self.task_request.task.eq(t_task)]
+                            with m.If(self.task_fault | t_reg_big):
+                                m.d.comb += [fault_now.eq(1), cause.eq(Fault.TASK)]
+                            with m.Else():
+                                m.d.comb += advance.eq(1)
+                        with m.Case(Opcode.RET):
+                            m.d.comb += end_task.eq(1)
+                        with m.Case(Opcode.HALT):
+                            with m.If(~self.engine_busy):
+                                m.d.comb += [self.halted.eq(1), self.retired.eq(1)]
+                                m.d.sync += state.eq(_State.HALTED)
+                        with m.Case(Opcode.SEND):
+                            color = field("SEND", "color")
+                            with m.If(color >= C):
+                                m.d.comb += illegal.eq(1)
+                            with m.Else():
+                                m.d.comb += [self.send.valid.eq(1), self.send.color.eq(color),
+                                             self.send.data.eq(q_value),
+                                             self.send.ctrl.eq(field("SEND", "ctrl")),
+                                             advance.eq(self.send.ready),
+                                             self.stall_output.eq(~self.send.ready)]
+                        with m.Case(Opcode.RECV):
+                            with m.If(color_r >= C):
+                                m.d.comb += illegal.eq(1)
+                            with m.Else():
+                                available = (Array(self.queue_count)[color_r] != 0) & ~engine_popping
+                                m.d.comb += [self.stall_queue.eq(~available),
+                                             write_rd.eq(available), advance.eq(available),
+                                             rd_value.eq(Array(self.queue_head)[color_r])]
+                                with m.If(available):
+                                    m.d.comb += Array(self.pop)[color_r].eq(1)
+                        with m.Case(Opcode.CSR):
+                            number = field("CSR", "csr")
+                            m.d.comb += [write_rd.eq(1), advance.eq(1)]
+                            with m.Switch(number):
+                                with m.Case(Csr.CYCLE):
+                                    m.d.comb += rd_value.eq(self.cycle)
+                                with m.Case(Csr.X):
+                                    m.d.comb += rd_value.eq(self.x.as_signed())
+                                with m.Case(Csr.Y):
+                                    m.d.comb += rd_value.eq(self.y.as_signed())
+                                with m.Case(Csr.WDATA):
+                                    m.d.comb += rd_value.eq(wdata)
+                                with m.Case(Csr.TASK):
+                                    m.d.comb += rd_value.eq(task)
+                                with m.Default():
+                                    m.d.comb += [illegal.eq(1), write_rd.eq(0), advance.eq(0)]
+                        with m.Case(Opcode.DSET, Opcode.DSETI):
+                            d = field("DSET", "desc")
+                            fnum = field("DSET", "field")
+                            value = Mux(opcode == Opcode.DSET, q_value,
+                                        field("DSETI", "imm"))
+                            with m.If(fnum >= len(DescField)):
+                                m.d.comb += illegal.eq(1)
+                            with m.Else():
+                                m.d.comb += [advance.eq(1), desc_write.addr.eq(d),
+                                             desc_write.data.eq(Cat([value[:16]] * len(DescField))),
+                                             desc_write.en.eq(1 << fnum)]
+                        with m.Case(Opcode.ACC):
+                            func = field("ACC", "func")
+                            with m.If(acc_idx >= p.core_accumulators):
+                                m.d.comb += illegal.eq(1)
+                            with m.Else():
+                                m.d.comb += advance.eq(1)
+                                with m.Switch(func):
+                                    with m.Case(AccFunc.CLR):
+                                        m.d.comb += self.acc_clear.eq(1)
+                                    with m.Case(AccFunc.LO):
+                                        m.d.comb += [write_rd.eq(1), rd_value.eq(acc[:32])]
+                                    with m.Case(AccFunc.HI):
+                                        m.d.comb += [write_rd.eq(1), rd_value.eq(acc[32:64])]
+                                    with m.Case(AccFunc.SAT):
+                                        m.d.comb += [write_rd.eq(1), rd_value.eq(saturated)]
+                        with m.Case(*VECTOR_OPCODES):
+                            with m.If(v_illegal):
+                                m.d.comb += illegal.eq(1)
+                            with m.Elif(v_task_bad):
+                                m.d.comb += [fault_now.eq(1), cause.eq(Fault.TASK)]
+                            with m.Else():
+                                m.d.comb += self.issue.valid.eq(1)
+                                with m.If(self.issue.done):
+                                    with m.If(self.issue.fault != Fault.NONE):
+                                        m.d.comb += [fault_now.eq(1), cause.eq(self.issue.fault)]
+                                    with m.Else():
+                                        m.d.comb += advance.eq(1)
+                        with m.Default():
                             m.d.comb += illegal.eq(1)
-                        with m.Else():
-                            m.d.comb += [self.send.valid.eq(1), self.send.color.eq(color),
-                                         self.send.data.eq(q_value),
-                                         self.send.ctrl.eq(field("SEND", "ctrl")),
-                                         advance.eq(self.send.ready),
-                                         self.stall_output.eq(~self.send.ready)]
-                    with m.Case(Opcode.RECV):
-                        with m.If(color_r >= C):
-                            m.d.comb += illegal.eq(1)
-                        with m.Else():
-                            available = (Array(self.queue_count)[color_r] != 0) & ~engine_popping
-                            m.d.comb += [self.stall_queue.eq(~available),
-                                         write_rd.eq(available), advance.eq(available),
-                                         rd_value.eq(Array(self.queue_head)[color_r])]
-                            with m.If(available):
-                                m.d.comb += Array(self.pop)[color_r].eq(1)
-                    with m.Case(Opcode.CSR):
-                        number = field("CSR", "csr")
-                        m.d.comb += [write_rd.eq(1), advance.eq(1)]
-                        with m.Switch(number):
-                            with m.Case(Csr.CYCLE):
-                                m.d.comb += rd_value.eq(self.cycle)
-                            with m.Case(Csr.X):
-                                m.d.comb += rd_value.eq(self.x.as_signed())
-                            with m.Case(Csr.Y):
-                                m.d.comb += rd_value.eq(self.y.as_signed())
-                            with m.Case(Csr.WDATA):
-                                m.d.comb += rd_value.eq(wdata)
-                            with m.Case(Csr.TASK):
-                                m.d.comb += rd_value.eq(task)
-                            with m.Default():
-                                m.d.comb += [illegal.eq(1), write_rd.eq(0), advance.eq(0)]
-                    with m.Case(Opcode.DSET, Opcode.DSETI):
-                        d = field("DSET", "desc")
-                        fnum = field("DSET", "field")
-                        value = Mux(opcode == Opcode.DSET, q_value,
-                                    field("DSETI", "imm"))
-                        with m.If(fnum >= len(DescField)):
-                            m.d.comb += illegal.eq(1)
-                        with m.Else():
-                            m.d.comb += [advance.eq(1), desc_write.addr.eq(d),
-                                         desc_write.data.eq(Cat([value[:16]] * len(DescField))),
-                                         desc_write.en.eq(1 << fnum)]
-                    with m.Case(Opcode.ACC):
-                        func = field("ACC", "func")
-                        with m.If(acc_idx >= p.core_accumulators):
-                            m.d.comb += illegal.eq(1)
-                        with m.Else():
-                            m.d.comb += advance.eq(1)
-                            with m.Switch(func):
-                                with m.Case(AccFunc.CLR):
-                                    m.d.comb += self.acc_clear.eq(1)
-                                with m.Case(AccFunc.LO):
-                                    m.d.comb += [write_rd.eq(1), rd_value.eq(acc[:32])]
-                                with m.Case(AccFunc.HI):
-                                    m.d.comb += [write_rd.eq(1), rd_value.eq(acc[32:64])]
-                                with m.Case(AccFunc.SAT):
-                                    m.d.comb += [write_rd.eq(1), rd_value.eq(saturated)]
-                    with m.Case(*VECTOR_OPCODES):
-                        with m.If(v_illegal):
-                            m.d.comb += illegal.eq(1)
-                        with m.Elif(v_task_bad):
-                            m.d.comb += [fault_now.eq(1), cause.eq(Fault.TASK)]
-                        with m.Else():
-                            m.d.comb += self.issue.valid.eq(1)
-                            with m.If(self.issue.done):
-                                with m.If(self.issue.fault != Fault.NONE):
-                                    m.d.comb += [fault_now.eq(1), cause.eq(self.issue.fault)]
-                                with m.Else():
-                                    m.d.comb += advance.eq(1)
-                    with m.Default():
-                        m.d.comb += illegal.eq(1)
                 with m.If(illegal):
                     m.d.comb += [fault_now.eq(1), cause.eq(Fault.ILLEGAL_INSTRUCTION)]
                 with m.If(end_task & ~fault_now):
                     m.d.comb += self.retired.eq(1)
-                    m.d.sync += state.eq(_State.IDLE)
+                    m.d.sync += [state.eq(_State.IDLE), x_valid.eq(0)]
 
-        # A completed instruction: its register write, and the next one's fetch.
+        # A completed instruction: its register write, and the next one.
         good = advance & ~fault_now
         m.d.comb += [reg_write.addr.eq(rd), reg_write.data.eq(rd_value),
                      reg_write.en.eq(write_rd & good & (rd != 0))]
         with m.If(good):
             m.d.comb += self.retired.eq(1)
-            m.d.sync += pc.eq(next_pc)
-            with m.If(next_pc >= p.core_program_words):
-                # The next instruction is not in program memory: the fault is its own.
-                m.d.comb += [pc_fault.eq(1), fault_at.eq(next_pc)]
+            m.d.sync += state.eq(_State.EXEC)
+            with m.If(redirect):
+                # Taken: the word in decode is not the next instruction.
+                m.d.comb += [fetch.eq(1), fetch_to.eq(target)]
+                m.d.sync += x_valid.eq(0)
             with m.Else():
-                m.d.comb += [self.imem_addr.eq(next_pc), self.imem_en.eq(1)]
-                m.d.sync += state.eq(_State.EXEC)
+                m.d.comb += [take.eq(1), fetch.eq(1), fetch_to.eq(fetch_pc + 1)]
 
-        m.d.comb += [self.fault.eq((fault_now | pc_fault) & self.run),
-                     self.fault_cause.eq(Mux(pc_fault, Fault.PC_RANGE, cause)),
+        m.d.comb += [self.fault.eq(fault_now & self.run),
+                     self.fault_cause.eq(cause),
                      self.fault_pc.eq(fault_at)]
-        with m.If(fault_now | pc_fault | ~self.run):
+        with m.If(fault_now | ~self.run):
             m.d.sync += state.eq(_State.HALTED)
         with m.If(self.init):
-            m.d.sync += [state.eq(_State.IDLE), wdata.eq(0)]
+            m.d.sync += [state.eq(_State.IDLE), wdata.eq(0), x_valid.eq(0)]
             m.d.comb += [reg_write.addr.eq(clear), reg_write.data.eq(0), reg_write.en.eq(1),
                          desc_write.addr.eq(clear[:3]), desc_write.data.eq(0),
                          desc_write.en.eq(Const(-1, len(desc_write.en)))]
         return m
-
 
 class _State(enum.Enum, shape=3):
     IDLE = 0      # no task: start the one the scheduler offers

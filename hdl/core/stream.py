@@ -176,7 +176,10 @@ class StreamEngine(wiring.Component):
         slots = _Slots(S, {
             "busy": 1, "issued": 1, "op": VecOp, "etype": ElemType, "dtype": ElemType,
             "to_acc": 1, "acc": 3, "shift": 5, "scalar": 32, "async_": 1, "on_done": 1,
-            "task": 6, "e_log2": 3, "length": 16, "rows": 16, "i": 16, "j": 16,
+            "task": 6, "e_log2": 3, "length": 16,
+            # Elements left in the row, rows left (this one included): compared, not computed,
+            # when a beat is picked.
+            "left": 16, "rows_left": 16,
             "none": 1, "empty": 1,
             **{f"{name}{k}": shape for k in range(3) for name, shape in {
                 "kind": DescKind, "color": range(C), "addr": 17, "bit": 5, "row_base": 17,
@@ -205,7 +208,9 @@ class StreamEngine(wiring.Component):
         # Up to three pushes a cycle: the write stage's two, then the scalar unit's send.
         pushes = [Signal(out_layout, name=f"push{k}") for k in range(3)]
         push_valid = Signal(3)
-        room = OUTPUT_DEPTH - out_count - reserved
+        # Room neither queued nor reserved: a register (kept with out_count and reserved), so
+        # that the pick does not start with a subtraction.
+        room = Signal(range(OUTPUT_DEPTH + 1), init=OUTPUT_DEPTH)
         # A send needs room that no beat can take this cycle (a beat reserves up to two).
         m.d.comb += self.send.ready.eq(room >= 3)
         send_taken = Signal()
@@ -249,10 +254,13 @@ class StreamEngine(wiring.Component):
                                   | (held_desc[DST].rows != 1)))
         m.d.comb += bad.eq(Cat(checks).any())
 
-        # Memory range of one operand a cycle: its lowest and highest word.
-        range_k = Signal(range(3))
-        d_sel = Array(held_desc)[range_k]
-        t_sel = Array(operand_type)[range_k]
+        # Memory range, one operand a cycle in two steps (registered between, so that no path
+        # runs from the multipliers through the adders and on into the scalar unit): the
+        # operand's extent along and across its rows, then its lowest and highest word
+        # against the memory.
+        range_k = Signal(range(4))      # the operand whose extent is computed this cycle
+        d_sel = Array(held_desc)[range_k[:2]]
+        t_sel = Array(operand_type)[range_k[:2]]
         len_m1 = Signal(signed(18))
         rows_m1 = Signal(signed(18))
         m.d.comb += [len_m1.eq(d_sel.len - 1), rows_m1.eq(d_sel.rows - 1)]
@@ -262,24 +270,35 @@ class StreamEngine(wiring.Component):
         across = Signal(signed(34))
         m.d.comb += [along.eq(len_m1 * d_sel.stride.as_signed()),
                      across.eq(rows_m1 * d_sel.rowstride.as_signed())]
+        extent = {name: Signal(shape, name=f"extent_{name}") for name, shape in {
+            "check": 1, "along": signed(34), "across": signed(34), "base": 16,
+            "type": ElemType}.items()}
+        m.d.sync += [
+            extent["check"].eq((range_k < 3) & Array(uses)[range_k[:2]]
+                               & (d_sel.kind == DescKind.MEM)
+                               & (d_sel.len != 0) & (d_sel.rows != 0)),
+            extent["along"].eq(along), extent["across"].eq(across),
+            extent["base"].eq(d_sel.base), extent["type"].eq(t_sel),
+        ]
         along_words = Signal(signed(36))
-        with m.Switch(t_sel):
+        with m.Switch(extent["type"]):
             for t in ElemType:
                 with m.Case(t):
                     shift = t.bits.bit_length() - 1 - 5     # log2(bits) - log2(32)
-                    m.d.comb += along_words.eq(along >> -shift if shift < 0 else along << shift)
+                    e_along = extent["along"]
+                    m.d.comb += along_words.eq(e_along >> -shift if shift < 0
+                                               else e_along << shift)
+        e_across = extent["across"]
         low = Signal(signed(42))
         high = Signal(signed(42))
         m.d.comb += [
-            low.eq(d_sel.base + Mux(along_words < 0, along_words, 0) + Mux(across < 0, across, 0)),
-            high.eq(d_sel.base + Mux(along_words > 0, along_words, 0) + Mux(across > 0, across, 0)
-                    + (t_sel == ElemType.I64)),
+            low.eq(extent["base"] + Mux(along_words < 0, along_words, 0)
+                   + Mux(e_across < 0, e_across, 0)),
+            high.eq(extent["base"] + Mux(along_words > 0, along_words, 0)
+                    + Mux(e_across > 0, e_across, 0) + (extent["type"] == ElemType.I64)),
         ]
-        checked_empty = (d_sel.len == 0) | (d_sel.rows == 0)
         out_of_range = Signal()
-        m.d.comb += out_of_range.eq(Array(uses)[range_k] & (d_sel.kind == DescKind.MEM)
-                                    & ~checked_empty
-                                    & ((low < 0) | (high >= self._total_words)))
+        m.d.comb += out_of_range.eq(extent["check"] & ((low < 0) | (high >= self._total_words)))
 
         # The beat size: full beats, one wavelet with a fabric operand, one element with a
         # strided memory operand.
@@ -312,9 +331,16 @@ class StreamEngine(wiring.Component):
                 m.d.comb += [free_slot.eq(s), any_free.eq(1)]
         slot0_done = Signal()     # the write stage completes slot 0's instruction
 
+        # `done` and `fault` are registered: the scalar unit sees them a cycle after the
+        # engine decides (no path from the checks or the write stage into its fetch).
+        done = Signal()
+        fault = Signal(Fault)
+        m.d.sync += [issue.done.eq(done & ~self.stop), issue.fault.eq(fault)]
         with m.FSM(name="issue"):
             with m.State("IDLE"):
-                with m.If(issue.valid & ~self.stop):
+                # (Not in the cycle `done` shows: the instruction still offered is the one
+                # that completed.)
+                with m.If(issue.valid & ~issue.done & ~self.stop):
                     for name, sig in held.items():
                         m.d.sync += sig.eq(getattr(issue, name))
                     for k in range(3):
@@ -322,7 +348,7 @@ class StreamEngine(wiring.Component):
                     m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(bad):
-                    m.d.comb += [issue.done.eq(1), issue.fault.eq(Fault.DESCRIPTOR)]
+                    m.d.comb += [done.eq(1), fault.eq(Fault.DESCRIPTOR)]
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += range_k.eq(0)
@@ -330,13 +356,13 @@ class StreamEngine(wiring.Component):
                 with m.If(self.stop):
                     m.next = "IDLE"
             with m.State("RANGE"):
+                # range_k's extent is computed while range_k - 1's is checked.
+                m.d.sync += range_k.eq(range_k + 1)
                 with m.If(out_of_range):
-                    m.d.comb += [issue.done.eq(1), issue.fault.eq(Fault.MEMORY_RANGE)]
+                    m.d.comb += [done.eq(1), fault.eq(Fault.MEMORY_RANGE)]
                     m.next = "IDLE"
-                with m.Elif(range_k == 2):
+                with m.Elif(range_k == 3):
                     m.next = "ALLOC"
-                with m.Else():
-                    m.d.sync += range_k.eq(range_k + 1)
                 with m.If(self.stop):
                     m.next = "IDLE"
             with m.State("ALLOC"):
@@ -348,13 +374,13 @@ class StreamEngine(wiring.Component):
                     self._start_slot(m, slots, target, held, held_desc, operand_type, uses,
                                      e_log2, dot_rows, rowsum, pack)
                     with m.If(held["async_"]):
-                        m.d.comb += issue.done.eq(1)
+                        m.d.comb += done.eq(1)
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "WAIT"
             with m.State("WAIT"):
                 with m.If(slot0_done):
-                    m.d.comb += issue.done.eq(1)
+                    m.d.comb += done.eq(1)
                     m.next = "IDLE"
                 with m.If(self.stop):
                     m.next = "IDLE"
@@ -432,14 +458,12 @@ class StreamEngine(wiring.Component):
         f = {name: arr[sel] for name, arr in slots.fields.items()}
         e_count = Signal(range(2 * lanes + 1))
         m.d.comb += e_count.eq(Const(1, 6) << f["e_log2"])
-        remaining = Signal(17)
-        m.d.comb += remaining.eq(f["length"] - f["i"])
         count = Signal(range(2 * lanes + 1))
-        m.d.comb += count.eq(Mux(f["none"], 0, Mux(remaining < e_count, remaining, e_count)))
         row_end = Signal()
         last = Signal()
-        m.d.comb += [row_end.eq(~f["none"] & (f["i"] + count >= f["length"])),
-                     last.eq(f["none"] | (row_end & (f["j"] + 1 >= f["rows"])))]
+        m.d.comb += [count.eq(Mux(f["none"], 0, Mux(f["left"] < e_count, f["left"], e_count))),
+                     row_end.eq(~f["none"] & (f["left"] <= e_count)),
+                     last.eq(f["none"] | (row_end & (f["rows_left"] <= 1)))]
         src_bits = Signal(11)
         m.d.comb += src_bits.eq(count << _log2_bits(f["etype"]))   # bits of the beat
         dst_type = Signal(ElemType)
@@ -501,8 +525,8 @@ class StreamEngine(wiring.Component):
                 with m.If(pops[n] != 0):
                     m.d.comb += Array(self.pop)[color].eq(pops[n])
             m.d.sync += [slots["issued"][sel].eq(last),
-                         slots["i"][sel].eq(Mux(row_end, 0, f["i"] + count)),
-                         slots["j"][sel].eq(f["j"] + row_end)]
+                         slots["left"][sel].eq(Mux(row_end, f["length"], f["left"] - count)),
+                         slots["rows_left"][sel].eq(f["rows_left"] - row_end)]
             for k in range(3):
                 kind = f[f"kind{k}"]
                 addr, bit = f[f"addr{k}"], f[f"bit{k}"]
@@ -722,7 +746,8 @@ class StreamEngine(wiring.Component):
         pushed = push_valid[0] + push_valid[1] + push_valid[2]
         m.d.sync += out_count.eq(kept + pushed)
         reserve = Mux(pick, beat.emit, 0)
-        m.d.sync += reserved.eq(reserved + reserve - (push_valid[0] + push_valid[1]))
+        m.d.sync += [reserved.eq(reserved + reserve - (push_valid[0] + push_valid[1])),
+                     room.eq(room + out_pop - reserve - push_valid[2])]
 
         # ---- counters and stopping ---------------------------------------------------------
         m.d.comb += [
@@ -736,7 +761,7 @@ class StreamEngine(wiring.Component):
             for s in range(S):
                 m.d.sync += slots["busy"][s].eq(0)
             m.d.sync += [R.valid.eq(0), A.valid.eq(0), D.valid.eq(0), W.beat.valid.eq(0),
-                         reserved.eq(0),
+                         reserved.eq(0), room.eq(OUTPUT_DEPTH - (kept + pushed)),
                          arriving.eq(0), r_granted.eq(0)]
         return m
 
@@ -749,8 +774,8 @@ class StreamEngine(wiring.Component):
             m.d.sync += slots[name][s].eq(held[name])
         m.d.sync += [
             slots["busy"][s].eq(1), slots["issued"][s].eq(0), slots["e_log2"][s].eq(e_log2),
-            slots["length"][s].eq(d0.len), slots["rows"][s].eq(d0.rows),
-            slots["i"][s].eq(0), slots["j"][s].eq(0),
+            slots["length"][s].eq(d0.len), slots["left"][s].eq(d0.len),
+            slots["rows_left"][s].eq(d0.rows),
             slots["none"][s].eq(d0.rows == 0), slots["empty"][s].eq(d0.len == 0),
             rowsum[s].eq(0), pack[s].eq(0),
         ]
