@@ -133,6 +133,7 @@ class Core(wiring.Component):
             sched.requests[2].task.eq(queues.ctrl_task),
             engine.acc_sel.eq(scalar.acc_sel), engine.acc_clear.eq(scalar.acc_clear),
             scalar.acc_value.eq(engine.acc_value), scalar.engine_busy.eq(engine.busy),
+            scalar.engine_colors.eq(engine.fin_colors),
             fetch.addr.eq(Mux(run == _Run.INIT, init_task, scalar.imem_addr)),
             fetch.en.eq(Mux(run == _Run.INIT, 1, scalar.imem_en)),
             scalar.imem_data.eq(fetch.data),
@@ -143,10 +144,9 @@ class Core(wiring.Component):
                 engine.queue_count[c].eq(queues.count[c]), engine.queue_head[c].eq(queues.head[c]),
                 engine.queue_second[c].eq(queues.second[c]),
                 scalar.queue_count[c].eq(queues.count[c]), scalar.queue_head[c].eq(queues.head[c]),
-                scalar.engine_pop[c].eq(engine.pop[c]),
-                # The engine's pops, else the scalar unit's (it never pops a color the engine
-                # pops in the same cycle).
-                queues.pop[c].eq(Mux(engine.pop[c] != 0, engine.pop[c], scalar.pop[c])),
+                # The engine's pops, or the scalar unit's (it never pops a color the engine
+                # takes from).
+                queues.pop[c].eq(engine.pop[c] | scalar.pop[c]),
             ]
 
         # The banks: the agent has already taken its turn (the lanes' grants); the scalar

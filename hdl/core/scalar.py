@@ -68,8 +68,12 @@ class ScalarUnit(wiring.Component):
         The scheduler.
     task_request : ``Out(TaskRequestSignature())``; task_fault : ``In(1)``
         ``activate``, ``block``, ``unblock``.
-    queue_count, queue_head, engine_pop : ``In`` per color; pop : ``Out(1)`` per color
-        The input queues, for a data task's wavelet and ``recv`` (the engine's pops first).
+    queue_count, queue_head : ``In`` per color; pop : ``Out(1)`` per color
+        The input queues, for a data task's wavelet and ``recv``.
+    engine_colors : ``In(num_colors)``
+        Colors the stream engine takes wavelets from: not the scalar unit's to pop (a program
+        gives each color one consumer, ``docs/isa.md``; this keeps the two from popping one
+        queue in the same cycle when a program does not).
     mem : ``Out(ScalarMemorySignature(...))``
     issue : ``Out(IssueSignature())``; send : ``Out(SendSignature(...))``
     acc_sel, acc_clear : ``Out``; acc_value : ``In``
@@ -98,7 +102,7 @@ class ScalarUnit(wiring.Component):
             "task_request": Out(TaskRequestSignature()), "task_fault": In(1),
             "queue_count": In(range(p.core_queue_depth + 1)).array(C),
             "queue_head": In(32).array(C),
-            "engine_pop": In(2).array(C),
+            "engine_colors": In(C),
             "pop": Out(1).array(C),
             "mem": Out(ScalarMemorySignature(p.sram_bytes // 4)),
             "issue": Out(IssueSignature()),
@@ -230,7 +234,7 @@ class ScalarUnit(wiring.Component):
 
         # Queues: a color the engine pops this cycle is not the scalar unit's to pop.
         color_r = field("RECV", "color")
-        engine_popping = Array(self.engine_pop)[color_r[:color_index]] != 0
+        engine_popping = self.engine_colors.bit_select(color_r[:color_index], 1)
 
         # Vector instructions: ILLEGAL and TASK checks here, the rest in the engine.
         v = {name: field("V", name) for name in FORMATS["V"]}
@@ -289,7 +293,7 @@ class ScalarUnit(wiring.Component):
         with m.Switch(state):
             with m.Case(_State.IDLE):
                 data_color = self.next_task[:color_index]
-                blocked_pop = self.next_is_data & (Array(self.engine_pop)[data_color] != 0)
+                blocked_pop = self.next_is_data & self.engine_colors.bit_select(data_color, 1)
                 with m.If(self.run & self.runnable & ~blocked_pop & ~self.init):
                     m.d.comb += [self.start.eq(1), self.imem_addr.eq(self.next_task),
                                  self.imem_en.eq(1), self.started.eq(1)]

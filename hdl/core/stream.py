@@ -133,6 +133,9 @@ class StreamEngine(wiring.Component):
     busy, macs, stall_bank, stall_queue, stall_output : ``Out``
         For the counters: a slot is busy; MACs this cycle; a beat waited for a bank; no beat
         went because a slot waited for input; ... for output room.
+    fin_colors : ``Out(num_colors)``
+        The colors a busy slot takes wavelets from: the engine's, not the scalar unit's to
+        pop (from registers, so the scalar unit does not wait for this cycle's pick).
     """
 
     def __init__(self, params):
@@ -159,6 +162,7 @@ class StreamEngine(wiring.Component):
             "busy": Out(1),
             "macs": Out(range(2 * p.core_lanes + 1)),
             "stall_bank": Out(1), "stall_queue": Out(1), "stall_output": Out(1),
+            "fin_colors": Out(p.num_colors),
         })
 
     def elaborate(self, platform):
@@ -750,6 +754,13 @@ class StreamEngine(wiring.Component):
                      room.eq(room + out_pop - reserve - push_valid[2])]
 
         # ---- counters and stopping ---------------------------------------------------------
+        fin_colors = Const(0, C)
+        for s in range(S):
+            for k in (SRC0, SRC1):
+                fin_colors = fin_colors | Mux(
+                    slots["busy"][s] & (slots[f"kind{k}"][s] == DescKind.FIN),
+                    Const(1, C) << slots[f"color{k}"][s], 0)
+        m.d.comb += self.fin_colors.eq(fin_colors)
         m.d.comb += [
             self.busy.eq(Cat(slots["busy"]).any() | R.valid | A.valid | D.valid
                          | W.beat.valid),
