@@ -628,7 +628,12 @@ class StreamEngine(wiring.Component):
 
         # ---- compute stage ---------------------------------------------------------------
         m.submodules.datapath = dp = SimdDatapath(p)
-        dfield = {name: arr[D.slot] for name, arr in slots.fields.items()}
+        # The instruction's fields for the datapath, registered with the beat as it enters
+        # the stage (not looked up by slot in front of the multipliers).
+        dfield = {name: Signal(shape, name=f"d_{name}") for name, shape in {
+            "op": VecOp, "etype": ElemType, "dtype": ElemType, "shift": 5, "scalar": 32}.items()}
+        with m.If(a_move):
+            m.d.sync += [sig.eq(slots[name][A.slot]) for name, sig in dfield.items()]
         sources = d_src
         m.d.comb += [
             dp.op.eq(dfield["op"]), dp.etype.eq(dfield["etype"]), dp.dtype.eq(dfield["dtype"]),
