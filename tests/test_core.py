@@ -204,3 +204,60 @@ main:
     assert run.memory[20:23] == [0, 0, 0]
     assert run.fault == model.fault == Fault.DESCRIPTOR     # d3 and d7 are kind none again
     assert run.memory == [int(w) for w in model.memory[:24]]
+
+
+def test_each_instruction_sees_the_one_before_and_a_taken_branch_drops_the_next():
+    """The scalar unit decodes a word while the one before it executes: every kind of result
+    (ALU, immediate, ld, recv, csr, acclo) is forwarded to the next instruction's operands, and
+    the word after a taken branch or jmp, already decoded, never runs."""
+    run, model = check_against_model("""
+main:
+    li r1, 5
+    addi r2, r1, 1          # ALU -> ALU
+    add r3, r2, r2
+    st r3, 0(r0)            # ALU -> store data
+    ld r4, 0(r0)
+    addi r5, r4, 3          # ld -> ALU
+    st r5, 1(r0)
+    recv r6, 1
+    st r6, 2(r0)            # recv -> store data
+    csr r7, task
+    addi r7, r7, 40
+    st r7, 3(r0)
+    accclr a0
+    acclo r8, a0
+    addi r8, r8, 9          # acclo -> ALU
+    st r8, 4(r0)
+    beq r1, r1, taken
+    st r1, 5(r0)            # decoded, dropped
+taken:
+    jmp over
+    st r1, 6(r0)            # decoded, dropped
+over:
+    li r9, 77
+    bne r9, r9, main        # not taken: the next word runs
+    st r9, 7(r0)
+    halt
+""", inputs=[(1, 1234, False)], memory=[0] * 8)
+    # (main is task 8, the assembler's first local id.)
+    assert run.memory[:8] == [12, 15, 1234, 48, 9, 0, 0, 77]
+
+
+def test_a_word_fetched_beyond_program_memory_faults_only_if_it_runs():
+    """The address after program memory's last word is fetched ahead (and not read) while the
+    last word is decoded: a halt there ends the run, an instruction that runs on faults at
+    the next address."""
+    p = resolve_params("tiny")
+    last = p.core_program_words - 1
+
+    def program(final):
+        # li at the first code address, then nops, so that `final` is the last word.
+        pad = "\n".join("    nop" for _ in range(last - p.core_tasks - 3))
+        return f"main:\n    li r1, 3\n    jmp end\n{pad}\nend:\n    st r1, 0(r0)\n    {final}\n"
+
+    words = p.sram_bytes // 4
+    run, model = check_against_model(program("halt"), params=p, memory=[0], read_words=words)
+    assert run.done and run.memory[0] == 3
+    run, model = check_against_model(program("addi r1, r1, 1"), params=p, memory=[0],
+                                     read_words=words)
+    assert run.fault == Fault.PC_RANGE and run.fault_pc == last + 1
