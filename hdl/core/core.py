@@ -225,22 +225,29 @@ class Core(wiring.Component):
         with m.Elif(stop):
             m.d.sync += run.eq(_Run.STOPPED)
 
-        # Counters, while running.
+        # Counters, while running. Each cycle's events are registered and counted a cycle
+        # later (no path from the units' handshakes into 32-bit adders); the last cycle's
+        # events are counted after the core stops.
         running = run == _Run.RUNNING
-        with m.If(running & ~start):
-            events = {
-                CoreReg.CYCLES: 1,
-                CoreReg.BUSY: scalar.task_running | engine.busy,
-                CoreReg.TASKS_RUN: scalar.started,
-                CoreReg.INSTRUCTIONS: scalar.retired,
-                CoreReg.STALL_BANK: scalar.stall_bank | engine.stall_bank,
-                CoreReg.STALL_QUEUE_EMPTY: scalar.stall_queue | engine.stall_queue,
-                CoreReg.STALL_OUTPUT: scalar.stall_output | engine.stall_output,
-                CoreReg.STALL_NO_TASK: ~scalar.task_running & ~engine.busy & ~scalar.started,
-            }
-            for reg, event in events.items():
-                m.d.sync += counters[reg].eq(counters[reg] + event)
-            m.d.sync += macs.eq(macs + engine.macs)
+        events = {
+            CoreReg.CYCLES: Const(1),
+            CoreReg.BUSY: scalar.task_running | engine.busy,
+            CoreReg.TASKS_RUN: scalar.started,
+            CoreReg.INSTRUCTIONS: scalar.retired,
+            CoreReg.STALL_BANK: scalar.stall_bank | engine.stall_bank,
+            CoreReg.STALL_QUEUE_EMPTY: scalar.stall_queue | engine.stall_queue,
+            CoreReg.STALL_OUTPUT: scalar.stall_output | engine.stall_output,
+            CoreReg.STALL_NO_TASK: ~scalar.task_running & ~engine.busy & ~scalar.started,
+        }
+        counted = {reg: Signal(name=f"event_{reg.name.lower()}") for reg in events}
+        macs_now = Signal.like(engine.macs)
+        for reg, event in events.items():
+            m.d.sync += counted[reg].eq(running & ~start & event)
+        m.d.sync += macs_now.eq(Mux(running & ~start, engine.macs, 0))
+        with m.If(~start):
+            for reg in events:
+                m.d.sync += counters[reg].eq(counters[reg] + counted[reg])
+            m.d.sync += macs.eq(macs + macs_now)
 
         # The host's reads and writes.
         m.d.comb += [
