@@ -2,9 +2,10 @@
 
 It starts the task the scheduler offers (a data task takes its wavelet, ``csr wdata``), reads
 the task's entry from the task table, and then runs instructions from program memory until
-``ret`` or ``halt``. Scalar instructions take a cycle (``ld`` two); a vector instruction goes
-to the stream engine with the descriptor registers' contents, and the unit waits until the
-engine says it may go on. Faults stop it and say why and where (``docs/isa.md``).
+``ret`` or ``halt``. Scalar instructions take a cycle (``ld`` three, a taken branch two); a
+vector instruction goes to the stream engine with the descriptor registers' contents, and the
+unit waits until the engine says it may go on. Faults stop it and say why and where
+(``docs/isa.md``).
 
 Two stages, so that no path runs from program memory's output (a block RAM, slow to its
 output) through the ALU: *decode* reads the fetched word's register operands (the result of
@@ -223,10 +224,24 @@ class ScalarUnit(wiring.Component):
             Opcode.BLTU: b_a < b_b, Opcode.BGEU: b_a >= b_b,
         }
 
-        # Loads and stores.
+        # Loads and stores go to the tile memory from a request register: a store is posted
+        # (the instruction completes as it is registered), a load waits for its word. Nothing
+        # the scalar unit does in a cycle depends on that cycle's grant (the memory agent's
+        # accesses, decided from the router's output, come first). One request at a time: a
+        # load, store, vector instruction or halt waits until the one before was granted.
         mem_addr = Signal(32)
-        m.d.comb += [mem_addr.eq(rs1_v + imm), self.mem.addr.eq(mem_addr),
-                     self.mem.wdata.eq(q_value)]
+        m.d.comb += mem_addr.eq(rs1_v + imm)
+        req_valid = Signal()
+        req_write = Signal()
+        req_addr = Signal(range(words))
+        req_wdata = Signal(32)
+        load_granted = Signal()     # the load's read was granted: its word is on rdata
+        m.d.comb += [self.mem.addr.eq(req_addr), self.mem.wdata.eq(req_wdata),
+                     self.mem.read.eq(req_valid & ~req_write),
+                     self.mem.write.eq(req_valid & req_write)]
+        with m.If(req_valid & self.mem.grant):
+            m.d.sync += req_valid.eq(0)
+        m.d.sync += load_granted.eq(req_valid & ~req_write & self.mem.grant)
 
         # Task requests.
         t_task = Mux(field("T", "use_reg"), q_value[:6], field("T", "task"))
@@ -312,9 +327,12 @@ class ScalarUnit(wiring.Component):
                     m.d.comb += [fetch.eq(1), fetch_to.eq(entry)]
                     m.d.sync += [state.eq(_State.EXEC), x_valid.eq(0)]
             with m.Case(_State.LOAD):
-                # The word the load asked for; the ld instruction is still executing.
-                m.d.comb += [self.task_running.eq(1), write_rd.eq(1), rd_value.eq(self.mem.rdata),
-                             advance.eq(1)]
+                # The load's request waits for its bank, then its word arrives; the ld
+                # instruction is still executing.
+                m.d.comb += [self.task_running.eq(1), rd_value.eq(self.mem.rdata),
+                             self.stall_bank.eq(req_valid & ~self.mem.grant)]
+                with m.If(load_granted):
+                    m.d.comb += [write_rd.eq(1), advance.eq(1)]
             with m.Case(_State.EXEC):
                 m.d.comb += self.task_running.eq(1)
                 with m.If(~x_valid):
@@ -339,13 +357,15 @@ class ScalarUnit(wiring.Component):
                             in_range = mem_addr < words
                             with m.If(~in_range):
                                 m.d.comb += [fault_now.eq(1), cause.eq(Fault.MEMORY_RANGE)]
-                            with m.Elif(opcode == Opcode.LD):
-                                m.d.comb += [self.mem.read.eq(1), self.stall_bank.eq(~self.mem.grant)]
-                                with m.If(self.mem.grant):
-                                    m.d.sync += state.eq(_State.LOAD)
+                            with m.Elif(req_valid):
+                                m.d.comb += self.stall_bank.eq(1)
                             with m.Else():
-                                m.d.comb += [self.mem.write.eq(1), advance.eq(self.mem.grant),
-                                             self.stall_bank.eq(~self.mem.grant)]
+                                m.d.sync += [req_valid.eq(1), req_write.eq(opcode == Opcode.ST),
+                                             req_addr.eq(mem_addr), req_wdata.eq(q_value)]
+                                with m.If(opcode == Opcode.LD):
+                                    m.d.sync += state.eq(_State.LOAD)
+                                with m.Else():
+                                    m.d.comb += advance.eq(1)
                         for opc, taken in branches.items():
                             with m.Case(opc):
                                 m.d.comb += [advance.eq(1), redirect.eq(taken),
@@ -365,7 +385,7 @@ class ScalarUnit(wiring.Component):
                         with m.Case(Opcode.RET):
                             m.d.comb += end_task.eq(1)
                         with m.Case(Opcode.HALT):
-                            with m.If(~self.engine_busy):
+                            with m.If(~self.engine_busy & ~req_valid):
                                 m.d.comb += [self.halted.eq(1), self.retired.eq(1)]
                                 m.d.sync += state.eq(_State.HALTED)
                         with m.Case(Opcode.SEND):
@@ -435,6 +455,8 @@ class ScalarUnit(wiring.Component):
                                 m.d.comb += illegal.eq(1)
                             with m.Elif(v_task_bad):
                                 m.d.comb += [fault_now.eq(1), cause.eq(Fault.TASK)]
+                            with m.Elif(req_valid):
+                                pass        # a store still on its way to memory
                             with m.Else():
                                 m.d.comb += self.issue.valid.eq(1)
                                 with m.If(self.issue.done):
@@ -480,5 +502,5 @@ class _State(enum.Enum, shape=3):
     IDLE = 0      # no task: start the one the scheduler offers
     ENTRY = 1     # the task table's word arrives: fetch the entry
     EXEC = 2      # run the fetched instruction
-    LOAD = 3      # a load's word arrives
+    LOAD = 3      # a load waits for its bank and its word
     HALTED = 4    # halted, faulted or stopped: until the core starts again
