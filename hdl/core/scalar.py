@@ -2,10 +2,10 @@
 
 It starts the task the scheduler offers (a data task takes its wavelet, ``csr wdata``), reads
 the task's entry from the task table, and then runs instructions from program memory until
-``ret`` or ``halt``. Scalar instructions take a cycle (``ld`` three, a taken branch two); a
-vector instruction goes to the stream engine with the descriptor registers' contents, and the
-unit waits until the engine says it may go on. Faults stop it and say why and where
-(``docs/isa.md``).
+``ret`` or ``halt``. Scalar instructions take a cycle (``ld`` three, ``mul`` and a taken
+branch two); a vector instruction goes to the stream engine with the descriptor registers'
+contents, and the unit waits until the engine says it may go on. Faults stop it and say why
+and where (``docs/isa.md``).
 
 Two stages, so that no path runs from program memory's output (a block RAM, slow to its
 output) through the ALU: *decode* reads the fetched word's register operands (the result of
@@ -205,8 +205,13 @@ class ScalarUnit(wiring.Component):
             AluFunc.ADD: a + b, AluFunc.SUB: a - b, AluFunc.AND: a & b, AluFunc.OR: a | b,
             AluFunc.XOR: a ^ b, AluFunc.SLL: a << b[:5], AluFunc.SRL: a >> b[:5],
             AluFunc.SRA: a.as_signed() >> b[:5], AluFunc.SLT: a.as_signed() < b.as_signed(),
-            AluFunc.SLTU: a < b, AluFunc.MUL: a * b,
+            AluFunc.SLTU: a < b,
         }
+        # `mul` takes two cycles: the product is registered before it is written (no path
+        # from the multipliers' adders through the register file's write and forwarding).
+        product = Signal(32)
+        product_ready = Signal()
+        m.d.sync += [product.eq(rs1_v * rs2_v), product_ready.eq(0)]
         with m.Switch(alu_func):
             for func, value in results.items():
                 with m.Case(func):
@@ -346,6 +351,9 @@ class ScalarUnit(wiring.Component):
                             m.d.comb += [alu_func.eq(func), b.eq(rs2_v), write_rd.eq(1),
                                          rd_value.eq(alu_out), advance.eq(1),
                                          illegal.eq(func > max(AluFunc))]
+                            with m.If(func == AluFunc.MUL):
+                                m.d.comb += [rd_value.eq(product), advance.eq(product_ready)]
+                                m.d.sync += product_ready.eq(~product_ready)
                         for opc, func in immediate_alu.items():
                             with m.Case(opc):
                                 m.d.comb += [alu_func.eq(func), b.eq(imm), write_rd.eq(1),
