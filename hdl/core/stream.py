@@ -425,9 +425,6 @@ class StreamEngine(wiring.Component):
             "emit": range(3),
         })
         R = Signal(beat_layout)                         # read stage
-        # A beat picked while the read stage waits for a bank: the pick decides from registers
-        # only (this entry empty), not from this cycle's grants.
-        skid = Signal(beat_layout)
         r_words = Array(Signal(32, name=f"r_word{k}") for k in range(2 * NW))
         r_granted = Signal(2 * NW)                      # granted in an earlier cycle
         arriving = Signal(2 * NW)                       # granted last cycle: data on rdata now
@@ -453,7 +450,7 @@ class StreamEngine(wiring.Component):
             a_move.eq(A.valid & (~D.valid | d_move)),
             r_move.eq(R.valid & r_all_granted & (~A.valid | a_move)),
             picker.requests.eq(can_go),
-            pick.eq(can_go.any() & ~skid.valid & ~self.stop),
+            pick.eq(can_go.any() & (~R.valid | r_move) & ~self.stop),
             picker.advance.eq(pick),
         ]
         sel = Signal(range(S))
@@ -603,13 +600,8 @@ class StreamEngine(wiring.Component):
                 with m.If(arriving[w]):
                     m.d.sync += r_words[w].eq(bank_rdata(w, word_addr[w]))
         m.d.sync += arriving.eq(Mux(r_move, 0, grant_now))
-        with m.If(~R.valid | r_move):
-            with m.If(skid.valid):
-                m.d.sync += [R.eq(skid), skid.valid.eq(0), r_granted.eq(0), arriving.eq(0)]
-            with m.Elif(pick):
-                m.d.sync += [R.eq(beat), r_granted.eq(0), arriving.eq(0)]
-        with m.Elif(pick):
-            m.d.sync += skid.eq(beat)
+        with m.If(pick):
+            m.d.sync += [R.eq(beat), r_granted.eq(0), arriving.eq(0)]
 
         # ---- arrive stage ------------------------------------------------------------------
         a_addr = []
@@ -775,7 +767,7 @@ class StreamEngine(wiring.Component):
                     Const(1, C) << slots[f"color{k}"][s], 0)
         m.d.comb += self.fin_colors.eq(fin_colors)
         m.d.comb += [
-            self.busy.eq(Cat(slots["busy"]).any() | skid.valid | R.valid | A.valid | D.valid
+            self.busy.eq(Cat(slots["busy"]).any() | R.valid | A.valid | D.valid
                          | W.beat.valid),
             self.stall_bank.eq((R.valid & ~r_all_granted) | (wb.valid & ~writes_done)),
             self.stall_queue.eq(~pick & wait_input.any()),
@@ -784,8 +776,7 @@ class StreamEngine(wiring.Component):
         with m.If(self.stop):
             for s in range(S):
                 m.d.sync += slots["busy"][s].eq(0)
-            m.d.sync += [skid.valid.eq(0), R.valid.eq(0), A.valid.eq(0), D.valid.eq(0),
-                         W.beat.valid.eq(0),
+            m.d.sync += [R.valid.eq(0), A.valid.eq(0), D.valid.eq(0), W.beat.valid.eq(0),
                          reserved.eq(0), room.eq(OUTPUT_DEPTH - (kept + pushed)),
                          arriving.eq(0), r_granted.eq(0)]
         return m
