@@ -379,7 +379,8 @@ class ScalarUnit(wiring.Component):
                                 m.d.comb += [advance.eq(1), redirect.eq(taken),
                                              target.eq(pc + field("B", "offset"))]
                         with m.Case(Opcode.JMP):
-                            m.d.comb += [advance.eq(1), redirect.eq(1), target.eq(field("J", "target"))]
+                            m.d.comb += [advance.eq(1), redirect.eq(1),
+                                         target.eq(field("J", "target"))]
                         with m.Case(Opcode.ACTIVATE, Opcode.BLOCK, Opcode.UNBLOCK):
                             op = Mux(opcode == Opcode.ACTIVATE, TaskOp.ACTIVATE,
                                      Mux(opcode == Opcode.BLOCK, TaskOp.BLOCK, TaskOp.UNBLOCK))
