@@ -167,9 +167,9 @@ class ScalarUnit(wiring.Component):
 
         # ---- the instruction executing, as decode registered it ---------------------------
         x_valid = Signal()          # an instruction is in execute
-        x_pc_range = Signal()       # ... and it is the address beyond program memory
         word = Signal(32)
         pc = Signal(17)             # the executing instruction's address
+        x_pc_range = pc >= p.core_program_words     # ... beyond program memory: not read
         fetch_pc = Signal(17)       # the address of the word on the read port
         p_value = Signal(32)
         q_value = Signal(32)
@@ -307,7 +307,6 @@ class ScalarUnit(wiring.Component):
         take = Signal()
         with m.If(take):
             m.d.sync += [x_valid.eq(1), word.eq(d_word), pc.eq(fetch_pc),
-                         x_pc_range.eq(fetch_pc >= p.core_program_words),
                          p_value.eq(forwarded(reg_p)), q_value.eq(forwarded(reg_q))]
 
         with m.Switch(state):

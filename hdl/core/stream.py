@@ -212,8 +212,9 @@ class StreamEngine(wiring.Component):
         # Up to three pushes a cycle: the write stage's two, then the scalar unit's send.
         pushes = [Signal(out_layout, name=f"push{k}") for k in range(3)]
         push_valid = Signal(3)
-        # Room neither queued nor reserved: a register (kept with out_count and reserved), so
-        # that the pick does not start with a subtraction.
+        # Room neither queued nor reserved: a register (kept with out_count and reserved, so
+        # that room + reserved + out_count == OUTPUT_DEPTH after every cycle), so that the
+        # pick does not start with a subtraction.
         room = Signal(range(OUTPUT_DEPTH + 1), init=OUTPUT_DEPTH)
         # A send needs room that no beat can take this cycle (a beat reserves up to two).
         m.d.comb += self.send.ready.eq(room >= 3)
