@@ -2,20 +2,23 @@
 
 RAMP side (``docs/tile.md``)::
 
-    router.out[RAMP] --> RampDemux --requests--> MemoryAgent --replies--> PacketMerge --> router.inp[RAMP]
-                                   \\--the rest, per channel--> core side     core out --/
+    router.out[RAMP] --> RampDemux --requests--> buffer --> MemoryAgent --> buffer --replies--+
+                                   \\--the rest, per channel--> core side                       |
+    router.inp[RAMP] <-- PacketMerge <------------------------------- core out, agent replies --+
 
 Addressed requests on RAMP go to the memory agent (write a run of words, read a run back to
 the requester, write routes, report status; ``docs/edge-protocol.md``). Colored wavelets (and
 replies addressed to the tile) go to the compute core's side, each channel with its own ready;
-until the core exists the tile takes them all at once, and a :class:`WaveletCounter` on that link
-keeps the count and checksum that the status request reports. The agent's replies and, later,
-the core's output share the router's RAMP input through a :class:`PacketMerge`, which keeps
-every packet whole.
+a network-only tile takes them all at once, and a :class:`WaveletCounter` on that link keeps the
+count and checksum that the status request reports. The agent's replies and the core's output
+share the router's RAMP input through a :class:`PacketMerge`, which keeps
+every packet whole. A two-entry :class:`WaveletBuffer` on each side of the agent means every
+bank access the agent makes is decided from registers: no combinational path runs from the
+router's arbiters (or the core's queues behind them) into the banks' grants to the core.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, enum, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .mesh import MESH_DIRECTIONS, link_name
@@ -25,7 +28,8 @@ from .sram import MemoryPortSignature, TileMemory
 from .wavelet import Direction, header_layout, route_write_layout, wavelet_layout, wavelet_stream
 
 __all__ = ["AgentOp", "AgentStatus", "STATUS_MEANING", "STATUS_BITS", "agent_info_layout",
-           "RampDemux", "PacketMerge", "WaveletCounter", "MemoryAgent", "Tile"]
+           "RampDemux", "PacketMerge", "WaveletBuffer", "WaveletCounter", "MemoryAgent",
+           "Tile"]
 
 
 class AgentOp(enum.Enum, shape=2):
@@ -163,12 +167,45 @@ class PacketMerge(wiring.Component):
         return m
 
 
+class WaveletBuffer(wiring.Component):
+    """A two-entry first-in first-out buffer on a wavelet stream, at one wavelet per cycle.
+
+    ``inp.ready`` ("not full") and ``out.valid`` ("not empty") are registers and ``out.payload``
+    is read from a small LUT RAM at a registered address, so no combinational path crosses the
+    buffer in either direction. A wavelet taken in cycle ``t`` is offered in cycle ``t + 1``.
+    """
+
+    DEPTH = 2   # two entries keep one wavelet per cycle with a registered ready
+
+    def __init__(self, params):
+        self._params = params
+        super().__init__({
+            "inp": In(wavelet_stream(params)),
+            "out": Out(wavelet_stream(params)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        width = len(self.inp.payload.as_value())
+        m.submodules.queue = queue = fifo.SyncFIFO(width=width, depth=self.DEPTH)
+        m.d.comb += [
+            queue.w_data.eq(self.inp.payload),
+            queue.w_en.eq(self.inp.valid),
+            self.inp.ready.eq(queue.w_rdy),
+            self.out.payload.eq(queue.r_data),
+            self.out.valid.eq(queue.r_rdy),
+            queue.r_en.eq(self.out.ready),
+        ]
+        return m
+
+
 class WaveletCounter(wiring.Component):
     """A debug tap on a link: counts the wavelets it transfers and sums their data (mod
     ``2**data_width``), without taking part in the handshake.
 
     On the core side of a tile it lets the host check, through a status request, what reached
-    the tile (until the core exists, the tile takes every such wavelet at once).
+    the core side (in a network-only tile, every such wavelet, taken at once). Its figures lag
+    the link by a cycle.
     """
 
     def __init__(self, params):
@@ -181,10 +218,16 @@ class WaveletCounter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        with m.If(transferred(self._params, self.link)):
+        # The transfer is registered first: the tap adds nothing to the link's paths (the
+        # router's arbiters decide it late in the cycle), and its figures lag by a cycle.
+        taken = Signal()
+        data_ = Signal(self._params.data_width)
+        m.d.sync += [taken.eq(transferred(self._params, self.link)),
+                     data_.eq(self.link.payload.data)]
+        with m.If(taken):
             m.d.sync += [
                 self.count.eq(self.count + 1),
-                self.checksum.eq(self.checksum + self.link.payload.data),
+                self.checksum.eq(self.checksum + data_),
             ]
         return m
 
@@ -525,6 +568,8 @@ class Tile(wiring.Component):
         m.submodules.memory = memory = TileMemory(p)
         m.submodules.ramp_out = demux = RampDemux(p)
         m.submodules.agent = agent = MemoryAgent(p, core=self._core)
+        m.submodules.requests = requests = WaveletBuffer(p)
+        m.submodules.replies = replies = WaveletBuffer(p)
         m.submodules.ramp_in = merge = PacketMerge(p, 2)
         m.submodules.core_tap = tap = WaveletCounter(p)
 
@@ -534,8 +579,11 @@ class Tile(wiring.Component):
             wiring.connect(m, router.out[d], wiring.flipped(self.link(d, "out")))
 
         wiring.connect(m, router.out[Direction.RAMP], demux.inp)
-        wiring.connect(m, demux.agent, agent.inp)
-        wiring.connect(m, agent.out, merge.sources[0])
+        # The agent between its buffers: its bank accesses come from registers.
+        wiring.connect(m, demux.agent, requests.inp)
+        wiring.connect(m, requests.out, agent.inp)
+        wiring.connect(m, agent.out, replies.inp)
+        wiring.connect(m, replies.out, merge.sources[0])
         wiring.connect(m, merge.out, router.inp[Direction.RAMP])
         wiring.connect(m, agent.config, router.config)
         wiring.connect(m, agent.memory, memory.agent)

@@ -488,9 +488,12 @@ class Host:
 
     async def start_core(self, pe, *, via=None):
         """Start (or restart) tile ``pe``'s core: registers, counters and flags cleared, tasks
-        as its task table says."""
+        as its task table says. Returns once the start has taken effect (the core's STATUS is
+        read back: the write is posted, and a wavelet sent right behind it could overtake it),
+        so wavelets sent after it reach a core that is starting or running."""
         from ..hdl.core.isa import CORE_REGS_BASE, CoreControl, CoreReg
         await self.write(pe, CORE_REGS_BASE + CoreReg.CONTROL, [CoreControl.START], via=via)
+        await self.read(pe, CORE_REGS_BASE + CoreReg.STATUS, 1, via=via)
 
     async def stop_core(self, pe, *, via=None):
         from ..hdl.core.isa import CORE_REGS_BASE, CoreControl, CoreReg

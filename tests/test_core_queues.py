@@ -29,7 +29,15 @@ def test_queues_keep_order_per_color_take_two_at_once_and_pass_control_wavelets(
     async def bench(ctx):
         ctx.set(dut.running, 1)
         n = 0
+        control = None      # the control wavelet taken in the previous cycle
         for cycle in range(3000):
+            # A control wavelet shows on ctrl_valid in the cycle after it was taken.
+            if control is None:
+                assert not ctx.get(dut.ctrl_valid)
+            else:
+                assert ctx.get(dut.ctrl_valid) and ctx.get(dut.ctrl_task) == control & 63
+                controls.append(control)
+            control = None
             color = rng.randrange(params.num_colors)
             ctrl = rng.random() < 0.1
             offered = rng.random() < 0.7
@@ -49,10 +57,8 @@ def test_queues_keep_order_per_color_take_two_at_once_and_pass_control_wavelets(
                     got[c].append(ctx.get(dut.second[c]))
             if offered and ready:
                 if ctrl:
-                    assert ctx.get(dut.ctrl_valid) and ctx.get(dut.ctrl_task) == n & 63
-                    controls.append(n)
+                    control = n
                 else:
-                    assert not ctx.get(dut.ctrl_valid)
                     sent[color].append(n)
                 n += 1
             await ctx.tick()
@@ -94,8 +100,18 @@ def test_control_wavelets_are_dropped_while_the_core_is_stopped():
 
     async def bench(ctx):
         assert _offer(ctx, dut, params, 2, 5, ctrl=1)
-        assert not ctx.get(dut.ctrl_valid)
         await ctx.tick()
+        ctx.set(dut.inp.valid, 0)
+        assert not ctx.get(dut.ctrl_valid)
         assert ctx.get(dut.count[2]) == 0
+        # Taken while running, but the core stops before the next cycle: dropped too.
+        ctx.set(dut.running, 1)
+        assert _offer(ctx, dut, params, 2, 6, ctrl=1)
+        await ctx.tick()
+        ctx.set(dut.inp.valid, 0)
+        ctx.set(dut.running, 0)
+        assert not ctx.get(dut.ctrl_valid)
+        ctx.set(dut.running, 1)
+        assert ctx.get(dut.ctrl_valid) and ctx.get(dut.ctrl_task) == 6
 
     simulate(dut, bench)

@@ -39,7 +39,9 @@ class ColorQueues(wiring.Component):
     pop : ``In(2).array(num_colors)``
         Take 0, 1 or 2 wavelets from a queue at the end of this cycle (at most ``count``).
     ctrl_valid, ctrl_task : ``Out(1)``, ``Out(6)``
-        A control wavelet arrived this cycle (while running), naming this task.
+        A control wavelet arrived in the previous cycle, naming this task (it is registered,
+        so no path runs from the router's arbiters into the scheduler; valid only while the
+        core runs in both cycles).
     """
 
     def __init__(self, params):
@@ -65,10 +67,10 @@ class ColorQueues(wiring.Component):
         word = self.inp.payload
         take = transferred(p, self.inp)
         colored = take & ~word.addressed
-        m.d.comb += [
-            self.ctrl_valid.eq(colored & word.ctrl & self.running),
-            self.ctrl_task.eq(word.data[:6]),
-        ]
+        ctrl_arrived = Signal()
+        m.d.sync += [ctrl_arrived.eq(colored & word.ctrl & self.running),
+                     self.ctrl_task.eq(word.data[:6])]
+        m.d.comb += self.ctrl_valid.eq(ctrl_arrived & self.running)
         has_room = Signal(p.num_colors)
         for c in range(p.num_colors):
             m.d.comb += has_room[c].eq(self.count[c] < depth)
