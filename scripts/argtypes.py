@@ -15,12 +15,14 @@ __all__ = ["HelpFormatter", "RUN_TIMES", "timed_help", "add_fpga_arguments", "ad
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Adds an option's default to its help, written as it is typed (``4x4,8x8``, ``1,2``),
-    unless the help already says it or there is none to show (``None``, an off switch)."""
+    unless the help already says it or there is none to show (``None``, an on or off switch)."""
 
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
+        # (A store_false switch such as --no-core has the default True: nothing to show.)
         if ("(default" in text or default is None or default is False or default == []
+                or isinstance(action, argparse._StoreFalseAction)
                 or default is argparse.SUPPRESS
                 or not (action.option_strings
                         or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):

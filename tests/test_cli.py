@@ -35,6 +35,9 @@ def test_option_defaults_are_shown_as_typed(tessera):
     assert "(default: 4x4,8x8)" in " ".join(text.split())
     assert "(default: None)" not in text and "(default: False)" not in text
     assert "--rows" not in text, "--shapes sets the shape"
+    for command in (("generate",), ("bench", "fabric-fpga")):
+        text = tessera(*command, "--help").stdout
+        assert "--no-core" in text and "(default: True)" not in text, command
     text = " ".join(tessera("bench", "load", "--help").stdout.split())
     assert "--rows N tile rows (y, grows southward) [tiles] (default: 8 here" in text
 
