@@ -19,7 +19,7 @@ from ..hdl.link import wavelet_channel
 from ..hdl.sram import TileMemory
 from .core_model import SentWavelet
 
-__all__ = ["CoreHarness", "CoreRun", "run_on_core", "host_write", "host_read"]
+__all__ = ["CoreHarness", "CoreRun", "run_on_core", "host_write", "host_read", "start_core"]
 
 
 async def host_write(ctx, core, addr, value):
@@ -30,6 +30,14 @@ async def host_write(ctx, core, addr, value):
     ctx.set(core.host.write, 1)
     await ctx.tick()
     ctx.set(core.host.write, 0)
+
+
+async def start_core(ctx, core):
+    """Start ``core`` through its host port, as :meth:`tessera.sim.host.Host.start_core` does:
+    the START write, then a read of STATUS, so that the (posted) start has taken effect when
+    this returns. Two cycles."""
+    await host_write(ctx, core, CORE_REGS_BASE + CoreReg.CONTROL, CoreControl.START)
+    await host_read(ctx, core, CORE_REGS_BASE + CoreReg.STATUS)
 
 
 async def host_read(ctx, core, addr):
@@ -105,16 +113,16 @@ def run_on_core(params, image, *, memory=(), inputs=(), seed=0, max_cycles=20000
         for before in earlier:
             for a, w in enumerate(before.words):
                 await host_write(ctx, core, PROGRAM_BASE + a, w)
-            await host_write(ctx, core, CORE_REGS_BASE + CoreReg.CONTROL, CoreControl.START)
+            await start_core(ctx, core)
             await ctx.tick().until(core.done | core.faulted)
         for a, w in enumerate(image.words):
             await host_write(ctx, core, PROGRAM_BASE + a, w)
-        await host_write(ctx, core, CORE_REGS_BASE + CoreReg.CONTROL, CoreControl.START)
+        await start_core(ctx, core)
         queues = {}
         for color, data, ctrl in inputs:
             queues.setdefault(color, []).append((data, ctrl))
         sent = []
-        starting = max(params.core_tasks, INIT_CLEAR_CYCLES) + 2    # START's cycles
+        starting = max(params.core_tasks, INIT_CLEAR_CYCLES) + 2    # INIT's cycles
         cycles = 0
         for cycles in range(max_cycles):
             pending = [c for c, q in queues.items() if q]

@@ -187,8 +187,17 @@ class Core(wiring.Component):
         regs_first = CORE_REGS_BASE - PROGRAM_BASE
         is_reg = host.addr >= regs_first
         reg_index = host.addr - regs_first
-        with m.If(host.write & is_reg & (reg_index == CoreReg.CONTROL)):
-            m.d.comb += control_write.eq(host.wdata)
+        # The host's writes are posted: registered, then decoded and done a cycle later, so
+        # no path runs from the agent's address compares into the core's control. (The agent
+        # sends no read of the core within a cycle of a write: a READ has three words first.)
+        posted = Signal(name="host_write_posted")
+        posted_addr = Signal.like(host.addr, name="host_write_addr")
+        posted_data = Signal(32, name="host_write_data")
+        m.d.sync += [posted.eq(host.write), posted_addr.eq(host.addr),
+                     posted_data.eq(host.wdata)]
+        posted_is_reg = posted_addr >= regs_first
+        with m.If(posted & posted_is_reg & (posted_addr - regs_first == CoreReg.CONTROL)):
+            m.d.comb += control_write.eq(posted_data)
         start = control_write == CoreControl.START
         stop = control_write == CoreControl.STOP
         fault = Signal()
@@ -251,9 +260,9 @@ class Core(wiring.Component):
 
         # The host's reads and writes.
         m.d.comb += [
-            host_write.addr.eq(host.addr[:len(host_write.addr)]),
-            host_write.data.eq(host.wdata),
-            host_write.en.eq(host.write & ~is_reg),
+            host_write.addr.eq(posted_addr[:len(host_write.addr)]),
+            host_write.data.eq(posted_data),
+            host_write.en.eq(posted & ~posted_is_reg),
             host_read.addr.eq(host.addr[:len(host_read.addr)]),
             host_read.en.eq(host.read),
         ]

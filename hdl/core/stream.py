@@ -459,16 +459,48 @@ class StreamEngine(wiring.Component):
             with m.If(picker.grant[s]):
                 m.d.comb += sel.eq(s)
 
-        # The picked slot's beat.
-        f = {name: arr[sel] for name, arr in slots.fields.items()}
-        e_count = Signal(range(2 * lanes + 1))
-        m.d.comb += e_count.eq(Const(1, 6) << f["e_log2"])
+        # Every slot's next beat: its size, whether it ends a row or the instruction, and the
+        # wavelets it takes from each color. Computed for all slots at once and then chosen
+        # by the picker's one-hot grant, so that the pops reach the input queues through an
+        # AND-OR, not through the slot choice, a field lookup and the beat's adders.
         count = Signal(range(2 * lanes + 1))
         row_end = Signal()
         last = Signal()
-        m.d.comb += [count.eq(Mux(f["none"], 0, Mux(f["left"] < e_count, f["left"], e_count))),
-                     row_end.eq(~f["none"] & (f["left"] <= e_count)),
-                     last.eq(f["none"] | (row_end & (f["rows_left"] <= 1)))]
+        pop_of = [Const(0, 2 * C)]      # 2 bits a color, OR-ed over the granted slot
+        counts, row_ends, lasts = [], [], []
+        for s in range(S):
+            e_count = Const(1, 6) << slots["e_log2"][s]
+            none, left = slots["none"][s], slots["left"][s]
+            s_count = Signal(range(2 * lanes + 1), name=f"slot{s}_beat_count")
+            s_row_end = Signal(name=f"slot{s}_beat_row_end")
+            s_bits = Signal(11, name=f"slot{s}_beat_bits")
+            m.d.comb += [
+                s_count.eq(Mux(none, 0, Mux(left < e_count, left, e_count))),
+                s_row_end.eq(~none & (left <= e_count)),
+                s_bits.eq(s_count << _log2_bits(slots["etype"][s])),
+            ]
+            granted = picker.grant[s]
+            counts.append(Mux(granted, s_count, 0))
+            row_ends.append(granted & s_row_end)
+            lasts.append(granted & (none | (s_row_end & (slots["rows_left"][s] <= 1))))
+            for k in (SRC0, SRC1):
+                used = Const(1) if k == SRC0 else \
+                    ~((slots["op"][s] == VecOp.MOV) | (slots["op"][s] == VecOp.NARROW))
+                bit = slots[f"bit{k}"][s]
+                taken = Signal(2, name=f"slot{s}_pop{k}")
+                with m.If(used & (slots[f"kind{k}"][s] == DescKind.FIN)):
+                    with m.If(slots["etype"][s] == ElemType.I64):
+                        m.d.comb += taken.eq(Mux(s_count != 0, 2, 0))
+                    with m.Elif((bit + s_bits >= 32) | (s_row_end & (bit + s_bits != 0))):
+                        m.d.comb += taken.eq(1)
+                pop_of.append(Mux(granted, taken << (2 * slots[f"color{k}"][s]), 0))
+        pops_by_color = Signal(2 * C)
+        m.d.comb += [pops_by_color.eq(_any_of(pop_of, 2 * C)),
+                     count.eq(_any_of(counts, len(count))),
+                     row_end.eq(_any_of(row_ends, 1)), last.eq(_any_of(lasts, 1))]
+
+        # The picked slot's beat.
+        f = {name: arr[sel] for name, arr in slots.fields.items()}
         src_bits = Signal(11)
         m.d.comb += src_bits.eq(count << _log2_bits(f["etype"]))   # bits of the beat
         dst_type = Signal(ElemType)
@@ -481,7 +513,6 @@ class StreamEngine(wiring.Component):
         beat = Signal(beat_layout)
         m.d.comb += [beat.valid.eq(1), beat.slot.eq(sel), beat.count.eq(count),
                      beat.row_end.eq(row_end), beat.last.eq(last)]
-        pops = [Signal(2, name=f"pop_src{k}") for k in (SRC0, SRC1)]
         for n, k in enumerate((SRC0, SRC1)):
             kind = f[f"kind{k}"]
             used = Const(1) if k == SRC0 else \
@@ -498,11 +529,6 @@ class StreamEngine(wiring.Component):
             ]
             with m.If(used & (kind == DescKind.MEM) & (count != 0)):
                 m.d.comb += beat.src_words[n].eq((bit + src_bits + 31) >> 5)
-            with m.If(used & (kind == DescKind.FIN)):
-                with m.If(f["etype"] == ElemType.I64):
-                    m.d.comb += pops[n].eq(Mux(count != 0, 2, 0))
-                with m.Elif((bit + src_bits >= 32) | (row_end & (bit + src_bits != 0))):
-                    m.d.comb += pops[n].eq(1)
         dst_kind = f[f"kind{DST}"]
         dst_bit = f[f"bit{DST}"]
         m.d.comb += [beat.dst_kind.eq(Mux(f["to_acc"] & (f["op"] == VecOp.DOT), DescKind.NONE,
@@ -525,10 +551,8 @@ class StreamEngine(wiring.Component):
 
         # The slot steps on.
         with m.If(pick):
-            for n, k in enumerate((SRC0, SRC1)):
-                color = f[f"color{k}"]
-                with m.If(pops[n] != 0):
-                    m.d.comb += Array(self.pop)[color].eq(pops[n])
+            for c in range(C):
+                m.d.comb += self.pop[c].eq(pops_by_color[2 * c:2 * c + 2])
             m.d.sync += [slots["issued"][sel].eq(last),
                          slots["left"][sel].eq(Mux(row_end, f["length"], f["left"] - count)),
                          slots["rows_left"][sel].eq(f["rows_left"] - row_end)]

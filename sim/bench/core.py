@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from ...hdl.core.datapath import beat_elements
-from ...hdl.core.isa import CORE_REGS_BASE, PROGRAM_BASE, CoreControl, CoreReg, ElemType
+from ...hdl.core.isa import CORE_REGS_BASE, PROGRAM_BASE, CoreReg, ElemType
 from ...hdl.link import wavelet_channel
 from ..program import Program
 
@@ -172,7 +172,7 @@ class _Runner:
         """``jobs``: ``[(image, input wavelets)]``; returns ``[{counter: value}]``."""
         from amaranth.sim import Simulator
 
-        from ..core_harness import host_read, host_write
+        from ..core_harness import host_read, host_write, start_core
         core = self.dut.core
         params = self.params
         channel = wavelet_channel(params, addressed=0, color=_IN_COLOR)
@@ -183,8 +183,7 @@ class _Runner:
             for image, inputs in jobs:
                 for a, w in enumerate(image.words):
                     await host_write(ctx, core, PROGRAM_BASE + a, w)
-                await host_write(ctx, core, CORE_REGS_BASE + CoreReg.CONTROL,
-                                 CoreControl.START)
+                await start_core(ctx, core)
                 # Keep the input color's queue fed, a wavelet a cycle, as a neighbour would.
                 ctx.set(core.inp.payload.color, _IN_COLOR)
                 ctx.set(core.inp.payload.ctrl, 0)
