@@ -165,6 +165,22 @@ class ScalarUnit(wiring.Component):
             written = reg_write.en & (reg_write.addr == port.addr)
             return Mux(written, reg_write.data, port.data)
 
+        # The ALU's function and where its second operand comes from (`q` or the immediate)
+        # are decoded here and registered with the word, so that execute's adder and shifter
+        # start from registers, with no opcode decode in front of them.
+        immediate_alu = {Opcode.ADDI: AluFunc.ADD, Opcode.ANDI: AluFunc.AND,
+                         Opcode.ORI: AluFunc.OR, Opcode.XORI: AluFunc.XOR,
+                         Opcode.SLLI: AluFunc.SLL, Opcode.SRLI: AluFunc.SRL,
+                         Opcode.SRAI: AluFunc.SRA, Opcode.SLTI: AluFunc.SLT}
+        d_alu_func = Signal(4)
+        d_b_reg = Signal()
+        with m.Switch(d_opcode):
+            with m.Case(Opcode.ALU):
+                m.d.comb += [d_alu_func.eq(_field(d_word, "R", "func")), d_b_reg.eq(1)]
+            for opc, func in immediate_alu.items():
+                with m.Case(opc):
+                    m.d.comb += d_alu_func.eq(func)
+
         # ---- the instruction executing, as decode registered it ---------------------------
         x_valid = Signal()          # an instruction is in execute
         word = Signal(32)
@@ -198,9 +214,10 @@ class ScalarUnit(wiring.Component):
         # The ALU, shared by the register and immediate forms.
         a = Signal(32)
         b = Signal(32)
-        alu_func = Signal(4)
+        alu_func = Signal(4)        # as decode registered them
+        b_reg = Signal()
         alu_out = Signal(32)
-        m.d.comb += a.eq(rs1_v)
+        m.d.comb += [a.eq(rs1_v), b.eq(Mux(b_reg, rs2_v, imm))]
         results = {
             AluFunc.ADD: a + b, AluFunc.SUB: a - b, AluFunc.AND: a & b, AluFunc.OR: a | b,
             AluFunc.XOR: a ^ b, AluFunc.SLL: a << b[:5], AluFunc.SRL: a >> b[:5],
@@ -217,10 +234,6 @@ class ScalarUnit(wiring.Component):
                 with m.Case(func):
                     m.d.comb += alu_out.eq(value)
 
-        immediate_alu = {Opcode.ADDI: AluFunc.ADD, Opcode.ANDI: AluFunc.AND,
-                         Opcode.ORI: AluFunc.OR, Opcode.XORI: AluFunc.XOR,
-                         Opcode.SLLI: AluFunc.SLL, Opcode.SRLI: AluFunc.SRL,
-                         Opcode.SRAI: AluFunc.SRA, Opcode.SLTI: AluFunc.SLT}
         b_a, b_b = q_value, p_value
         branches = {
             Opcode.BEQ: b_a == b_b, Opcode.BNE: b_a != b_b,
@@ -307,7 +320,8 @@ class ScalarUnit(wiring.Component):
         take = Signal()
         with m.If(take):
             m.d.sync += [x_valid.eq(1), word.eq(d_word), pc.eq(fetch_pc),
-                         p_value.eq(forwarded(reg_p)), q_value.eq(forwarded(reg_q))]
+                         p_value.eq(forwarded(reg_p)), q_value.eq(forwarded(reg_q)),
+                         alu_func.eq(d_alu_func), b_reg.eq(d_b_reg)]
 
         with m.Switch(state):
             with m.Case(_State.IDLE):
@@ -347,16 +361,14 @@ class ScalarUnit(wiring.Component):
                     with m.Switch(opcode):
                         with m.Case(Opcode.ALU):
                             func = field("R", "func")
-                            m.d.comb += [alu_func.eq(func), b.eq(rs2_v), write_rd.eq(1),
-                                         rd_value.eq(alu_out), advance.eq(1),
+                            m.d.comb += [write_rd.eq(1), rd_value.eq(alu_out), advance.eq(1),
                                          illegal.eq(func > max(AluFunc))]
                             with m.If(func == AluFunc.MUL):
-                                m.d.comb += [rd_value.eq(product), advance.eq(product_ready)]
+                                m.d.comb += [rd_value.eq(product), advance.eq(product_ready),
+                                             write_rd.eq(product_ready)]
                                 m.d.sync += product_ready.eq(~product_ready)
-                        for opc, func in immediate_alu.items():
-                            with m.Case(opc):
-                                m.d.comb += [alu_func.eq(func), b.eq(imm), write_rd.eq(1),
-                                             rd_value.eq(alu_out), advance.eq(1)]
+                        with m.Case(*immediate_alu):
+                            m.d.comb += [write_rd.eq(1), rd_value.eq(alu_out), advance.eq(1)]
                         with m.Case(Opcode.LUI):
                             m.d.comb += [write_rd.eq(1), rd_value.eq(field("U", "imm") << 10),
                                          advance.eq(1)]
@@ -482,8 +494,11 @@ class ScalarUnit(wiring.Component):
 
         # A completed instruction: its register write, and the next one.
         good = advance & ~fault_now
+        # `write_rd` is set only by instructions that write now and can fault only as
+        # illegal, so the write does not wait on the other faults (a load or store's address
+        # check: an adder and a compare).
         m.d.comb += [reg_write.addr.eq(rd), reg_write.data.eq(rd_value),
-                     reg_write.en.eq(write_rd & good & (rd != 0))]
+                     reg_write.en.eq(write_rd & ~illegal & (rd != 0))]
         with m.If(good):
             m.d.comb += self.retired.eq(1)
             m.d.sync += state.eq(_State.EXEC)
